@@ -1,0 +1,1 @@
+"""Typed gRPC stubs for the flexinference API (generated; see ``make gen``)."""

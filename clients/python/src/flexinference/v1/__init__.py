@@ -1,0 +1,1 @@
+"""flexinference.v1: RouteService, UsageService, BillingService (generated code beside this)."""

@@ -1,0 +1,87 @@
+"""One settings object, read from the environment and overridden by command-line flags.
+
+Nothing else in the package reads ``os.environ``: every component receives what it needs from a
+``Settings`` instance, which keeps tests hermetic (they build ``Settings`` directly).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_DATABASE_URL = "sqlite:///flexgrpc.db"
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. Env names are ``FLEXGRPC_`` + the upper-case field name."""
+
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    database_url: str = DEFAULT_DATABASE_URL
+    #: urlsafe-base64 32-byte key that encrypts provider keys at rest (AES-256-GCM).
+    encryption_key: str | None = field(default=None, repr=False)
+    log_level: str = "INFO"
+    log_format: str = "json"
+    #: How long an authenticated API key is trusted without asking the database again.
+    auth_cache_ttl_s: float = 1.0
+    max_message_bytes: int = 1_000_000
+    #: Upper bound on RPCs handled at once; more wait in gRPC's queue (flex races are long).
+    max_concurrent_rpcs: int = 20_000
+    shutdown_grace_s: float = 30.0
+    keepalive_time_s: int = 30
+    keepalive_timeout_s: int = 10
+    #: Failed authentications allowed per client address per minute before rate limiting.
+    auth_failures_per_minute: int = 30
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+        d = cls()
+        return cls(
+            grpc_host=e.get("FLEXGRPC_GRPC_HOST", d.grpc_host),
+            grpc_port=_int(e, "FLEXGRPC_GRPC_PORT", d.grpc_port),
+            http_host=e.get("FLEXGRPC_HTTP_HOST", d.http_host),
+            http_port=_int(e, "FLEXGRPC_HTTP_PORT", d.http_port),
+            database_url=e.get("FLEXGRPC_DATABASE_URL", d.database_url),
+            encryption_key=e.get("FLEXGRPC_ENCRYPTION_KEY") or None,
+            log_level=e.get("FLEXGRPC_LOG_LEVEL", d.log_level),
+            log_format=e.get("FLEXGRPC_LOG_FORMAT", d.log_format),
+            auth_cache_ttl_s=_float(e, "FLEXGRPC_AUTH_CACHE_TTL_S", d.auth_cache_ttl_s),
+            max_message_bytes=_int(e, "FLEXGRPC_MAX_MESSAGE_BYTES", d.max_message_bytes),
+            max_concurrent_rpcs=_int(e, "FLEXGRPC_MAX_CONCURRENT_RPCS", d.max_concurrent_rpcs),
+            shutdown_grace_s=_float(e, "FLEXGRPC_SHUTDOWN_GRACE_S", d.shutdown_grace_s),
+            keepalive_time_s=_int(e, "FLEXGRPC_KEEPALIVE_TIME_S", d.keepalive_time_s),
+            keepalive_timeout_s=_int(e, "FLEXGRPC_KEEPALIVE_TIMEOUT_S", d.keepalive_timeout_s),
+            auth_failures_per_minute=_int(
+                e, "FLEXGRPC_AUTH_FAILURES_PER_MINUTE", d.auth_failures_per_minute
+            ),
+        )
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with ``changes`` applied; flags with value ``None`` are ignored."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

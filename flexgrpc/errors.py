@@ -1,0 +1,106 @@
+"""The single table of error codes (SPEC §7) and the domain error every layer raises.
+
+Domain code raises ``FlexError(code, message, ...)``; one gRPC interceptor turns it into a status
+with exactly one ``google.rpc.ErrorInfo`` (and a ``BadRequest`` for field errors); the REST shim
+derives its envelope from that status. Nothing else decides HTTP or gRPC codes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import grpc
+
+#: ``ErrorInfo.domain`` for every error this service raises (AIP-193).
+ERROR_DOMAIN = "flexinference.v1"
+
+
+class ErrorType(enum.StrEnum):
+    """The ``type`` that OpenAI- and Anthropic-shaped envelopes carry."""
+
+    AUTHENTICATION = "authentication_error"
+    BILLING = "billing_error"
+    INVALID_REQUEST = "invalid_request_error"
+    RATE_LIMIT = "rate_limit_error"
+    NOT_FOUND = "not_found_error"
+    PERMISSION = "permission_error"
+    API = "api_error"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSpec:
+    http_status: int
+    grpc_status: grpc.StatusCode
+    error_type: ErrorType
+
+
+_BAD = CodeSpec(400, grpc.StatusCode.INVALID_ARGUMENT, ErrorType.INVALID_REQUEST)
+_PRECONDITION = CodeSpec(400, grpc.StatusCode.FAILED_PRECONDITION, ErrorType.INVALID_REQUEST)
+
+#: code -> (HTTP status, gRPC status, envelope type). The one place these are decided.
+CODES: dict[str, CodeSpec] = {
+    "missing_api_key": CodeSpec(401, grpc.StatusCode.UNAUTHENTICATED, ErrorType.AUTHENTICATION),
+    "invalid_api_key": CodeSpec(401, grpc.StatusCode.UNAUTHENTICATED, ErrorType.AUTHENTICATION),
+    "permission_denied": CodeSpec(403, grpc.StatusCode.PERMISSION_DENIED, ErrorType.PERMISSION),
+    "payment_required": CodeSpec(402, grpc.StatusCode.FAILED_PRECONDITION, ErrorType.BILLING),
+    "request_too_large": CodeSpec(413, grpc.StatusCode.INVALID_ARGUMENT, ErrorType.INVALID_REQUEST),
+    "rate_limit_exceeded": CodeSpec(429, grpc.StatusCode.RESOURCE_EXHAUSTED, ErrorType.RATE_LIMIT),
+    "not_found": CodeSpec(404, grpc.StatusCode.NOT_FOUND, ErrorType.NOT_FOUND),
+    "invalid_argument": _BAD,
+    "invalid_json": _BAD,
+    "missing_model": _BAD,
+    "missing_start_within": _BAD,
+    "invalid_start_within": _BAD,
+    "service_tier_not_allowed": _BAD,
+    "model_not_flex_capable": _BAD,
+    "flex_unsupported_for_anthropic": _BAD,
+    "auto_unsupported_for_gemini": _BAD,
+    "invalid_provider": _BAD,
+    "invalid_retry": _BAD,
+    "invalid_include_cost": _BAD,
+    "missing_input": _BAD,
+    "missing_messages": _BAD,
+    "unsupported_surface_pair": _BAD,
+    "route_not_available": _BAD,
+    "no_byok_key": _PRECONDITION,
+    "no_gemini_key": _PRECONDITION,
+    "no_anthropic_key": _PRECONDITION,
+    "unimplemented": CodeSpec(501, grpc.StatusCode.UNIMPLEMENTED, ErrorType.API),
+    "internal_error": CodeSpec(500, grpc.StatusCode.INTERNAL, ErrorType.API),
+    "unavailable": CodeSpec(503, grpc.StatusCode.UNAVAILABLE, ErrorType.API),
+}
+
+
+class FlexError(Exception):
+    """A domain error with a code from ``CODES``.
+
+    ``message`` says what was wrong, the rule, and how to fix it. ``field`` names the request field
+    at fault (it becomes a ``google.rpc.BadRequest`` violation). ``metadata`` lands in
+    ``ErrorInfo.metadata``; ``retry_after_s`` becomes a ``RetryInfo`` / ``Retry-After``.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        metadata: dict[str, str] | None = None,
+        retry_after_s: int | None = None,
+    ) -> None:
+        if code not in CODES:
+            raise ValueError(f"unknown error code {code!r}: add it to flexgrpc.errors.CODES")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.metadata = dict(metadata or {})
+        self.retry_after_s = retry_after_s
+
+    @property
+    def spec(self) -> CodeSpec:
+        return CODES[self.code]
+
+    def __repr__(self) -> str:
+        return f"FlexError({self.code!r}, {self.message!r})"
