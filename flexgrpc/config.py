@@ -10,6 +10,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///flexgrpc.db"
 
@@ -57,6 +58,13 @@ class Settings:
     keepalive_timeout_s: int = 10
     #: Failed authentications allowed per client address per minute before rate limiting.
     auth_failures_per_minute: int = 30
+    #: Provider base URLs (a proxy, Azure, or the bundled simulator in demo mode and tests).
+    openai_base_url: str = "https://api.openai.com/v1"
+    gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta"
+    anthropic_base_url: str = "https://api.anthropic.com/v1"
+    upstream_connect_timeout_s: float = 10.0
+    #: Longest silence between two upstream events before the stream counts as failed.
+    upstream_idle_timeout_s: float = 120.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -80,8 +88,17 @@ class Settings:
             auth_failures_per_minute=_int(
                 e, "FLEXGRPC_AUTH_FAILURES_PER_MINUTE", d.auth_failures_per_minute
             ),
+            openai_base_url=e.get("FLEXGRPC_OPENAI_BASE_URL", d.openai_base_url),
+            gemini_base_url=e.get("FLEXGRPC_GEMINI_BASE_URL", d.gemini_base_url),
+            anthropic_base_url=e.get("FLEXGRPC_ANTHROPIC_BASE_URL", d.anthropic_base_url),
+            upstream_connect_timeout_s=_float(
+                e, "FLEXGRPC_UPSTREAM_CONNECT_TIMEOUT_S", d.upstream_connect_timeout_s
+            ),
+            upstream_idle_timeout_s=_float(
+                e, "FLEXGRPC_UPSTREAM_IDLE_TIMEOUT_S", d.upstream_idle_timeout_s
+            ),
         )
 
-    def replace(self, **changes: object) -> Settings:
+    def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied; flags with value ``None`` are ignored."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

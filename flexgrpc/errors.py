@@ -50,6 +50,7 @@ CODES: dict[str, CodeSpec] = {
     "invalid_argument": _BAD,
     "invalid_json": _BAD,
     "missing_model": _BAD,
+    "unsupported_model": _BAD,
     "missing_start_within": _BAD,
     "invalid_start_within": _BAD,
     "service_tier_not_allowed": _BAD,
