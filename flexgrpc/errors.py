@@ -67,10 +67,35 @@ CODES: dict[str, CodeSpec] = {
     "no_byok_key": _PRECONDITION,
     "no_gemini_key": _PRECONDITION,
     "no_anthropic_key": _PRECONDITION,
+    # A provider's refusal or failure; the HTTP status is the provider's (see FlexError).
+    "upstream_error": CodeSpec(502, grpc.StatusCode.UNAVAILABLE, ErrorType.API),
     "unimplemented": CodeSpec(501, grpc.StatusCode.UNIMPLEMENTED, ErrorType.API),
     "internal_error": CodeSpec(500, grpc.StatusCode.INTERNAL, ErrorType.API),
     "unavailable": CodeSpec(503, grpc.StatusCode.UNAVAILABLE, ErrorType.API),
 }
+
+
+def _spec_for_http_status(status: int) -> CodeSpec:
+    """gRPC status and envelope type for a provider's HTTP status (SPEC §7: keep the provider's)."""
+    table = {
+        400: (grpc.StatusCode.INVALID_ARGUMENT, ErrorType.INVALID_REQUEST),
+        401: (grpc.StatusCode.FAILED_PRECONDITION, ErrorType.AUTHENTICATION),
+        403: (grpc.StatusCode.PERMISSION_DENIED, ErrorType.PERMISSION),
+        404: (grpc.StatusCode.NOT_FOUND, ErrorType.NOT_FOUND),
+        408: (grpc.StatusCode.DEADLINE_EXCEEDED, ErrorType.API),
+        409: (grpc.StatusCode.ABORTED, ErrorType.INVALID_REQUEST),
+        413: (grpc.StatusCode.INVALID_ARGUMENT, ErrorType.INVALID_REQUEST),
+        422: (grpc.StatusCode.INVALID_ARGUMENT, ErrorType.INVALID_REQUEST),
+        429: (grpc.StatusCode.RESOURCE_EXHAUSTED, ErrorType.RATE_LIMIT),
+        504: (grpc.StatusCode.DEADLINE_EXCEEDED, ErrorType.API),
+    }
+    grpc_status, kind = table.get(
+        status,
+        (grpc.StatusCode.INVALID_ARGUMENT, ErrorType.INVALID_REQUEST)
+        if 400 <= status < 500
+        else (grpc.StatusCode.UNAVAILABLE, ErrorType.API),
+    )
+    return CodeSpec(status, grpc_status, kind)
 
 
 class FlexError(Exception):
@@ -79,6 +104,7 @@ class FlexError(Exception):
     ``message`` says what was wrong, the rule, and how to fix it. ``field`` names the request field
     at fault (it becomes a ``google.rpc.BadRequest`` violation). ``metadata`` lands in
     ``ErrorInfo.metadata``; ``retry_after_s`` becomes a ``RetryInfo`` / ``Retry-After``.
+    ``http_status`` overrides the table for ``upstream_error``, which keeps the provider's status.
     """
 
     def __init__(
@@ -89,6 +115,7 @@ class FlexError(Exception):
         field: str | None = None,
         metadata: dict[str, str] | None = None,
         retry_after_s: int | None = None,
+        http_status: int | None = None,
     ) -> None:
         if code not in CODES:
             raise ValueError(f"unknown error code {code!r}: add it to flexgrpc.errors.CODES")
@@ -98,9 +125,12 @@ class FlexError(Exception):
         self.field = field
         self.metadata = dict(metadata or {})
         self.retry_after_s = retry_after_s
+        self.http_status = http_status
 
     @property
     def spec(self) -> CodeSpec:
+        if self.http_status is not None and self.http_status != CODES[self.code].http_status:
+            return _spec_for_http_status(self.http_status)
         return CODES[self.code]
 
     def __repr__(self) -> str:

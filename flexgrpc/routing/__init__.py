@@ -1,0 +1,1 @@
+"""start_within, request validation, the flex race."""
