@@ -1,0 +1,1 @@
+"""One adapter per provider: upstream requests, SSE parsing, start detection, assembly."""

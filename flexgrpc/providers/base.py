@@ -1,0 +1,139 @@
+"""The adapter interface: one upstream wire format, seen through the eyes of the race.
+
+An adapter builds the upstream request (``service_tier`` and ``stream`` set by the router),
+classifies each upstream event (lifecycle / output / terminal / error) so the race can tell when
+generation **started**, reads the served tier and the usage block, assembles the non-streamed
+JSON from a stream, and shapes errors for its surface. It does no I/O of its own.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from flexgrpc.providers.sse import SseEvent
+from flexgrpc.routing.job import Provider, RouteJob, Surface, UpstreamTier
+
+
+class EventKind(enum.Enum):
+    #: An acknowledgement or bookkeeping event: generation has not started.
+    LIFECYCLE = "lifecycle"
+    #: The event carries output (a delta, or an output item being added): generation started.
+    OUTPUT = "output"
+    #: The stream's last event (the answer is complete).
+    TERMINAL = "terminal"
+    #: The provider reports a failure inside the stream.
+    ERROR = "error"
+
+
+class ServedTier(enum.StrEnum):
+    """Mirror of the proto's ServedTier, named by the router."""
+
+    UNKNOWN = "unknown"
+    STANDARD = "standard"
+    FLEX = "flex"
+    PRIORITY = "priority"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class StreamTracker(abc.ABC):
+    """Follows one upstream stream: classifies events, remembers the served tier and usage, and
+    assembles the provider's non-streamed JSON answer from the events.
+    """
+
+    def __init__(self) -> None:
+        self.served_tier: str | None = None
+        self.usage: dict[str, Any] | None = None
+        self.finished = False
+
+    @abc.abstractmethod
+    def feed(self, event: SseEvent) -> EventKind:
+        """Take the next event; say what it is."""
+
+    @abc.abstractmethod
+    def result(self) -> dict[str, Any]:
+        """The non-streamed JSON answer, once ``finished``."""
+
+    # What the caller receives. By default the provider's own bytes, unchanged; a tracker that
+    # translates to another surface (Chat Completions in front of Anthropic, say) overrides these.
+
+    def present(self, event: SseEvent) -> list[bytes]:
+        """The caller's frames for one upstream event."""
+        return [event.raw]
+
+    def present_end(self) -> list[bytes]:
+        """Frames after the last upstream event."""
+        return []
+
+    def present_result(self) -> dict[str, Any]:
+        """The caller's non-streamed answer."""
+        return self.result()
+
+    def error_frame(self, adapter: Adapter, code: str, message: str) -> bytes:
+        """An in-band error event in the caller's surface shape."""
+        return adapter.stream_error_frame(code, message)
+
+
+class Adapter(abc.ABC):
+    """One upstream wire format (provider + surface)."""
+
+    provider: Provider
+    surface: Surface
+    path: str
+
+    @abc.abstractmethod
+    def tier_value(self, tier: UpstreamTier) -> str:
+        """The provider's ``service_tier`` value for ``tier``."""
+
+    @abc.abstractmethod
+    def auth_headers(self, api_key: str) -> dict[str, str]: ...
+
+    def prepare_body(self, job: RouteJob, tier: UpstreamTier) -> dict[str, Any]:
+        """The upstream body: the caller's, streamed, with the router's ``service_tier``."""
+        body = dict(job.body)
+        body["stream"] = True
+        body["service_tier"] = self.tier_value(tier)
+        return body
+
+    def build(self, job: RouteJob, tier: UpstreamTier, api_key: str) -> UpstreamRequest:
+        body = json.dumps(self.prepare_body(job, tier), ensure_ascii=False).encode()
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream",
+            **self.auth_headers(api_key),
+        }
+        return UpstreamRequest(self.path, headers, body)
+
+    @abc.abstractmethod
+    def normalise_tier(self, provider_tier: str) -> ServedTier: ...
+
+    @abc.abstractmethod
+    def tracker(self) -> StreamTracker:
+        """A fresh tracker for one upstream stream."""
+
+    @abc.abstractmethod
+    def stream_error_frame(self, code: str, message: str) -> bytes:
+        """An in-band error event in this surface's shape, for a stream that broke."""
+
+    @abc.abstractmethod
+    def is_capacity_error(self, status: int, body: bytes) -> bool:
+        """Whether an HTTP error means the tier has no capacity now (worth retrying flex)."""
+
+
+def event_json(event: SseEvent) -> dict[str, Any]:
+    """The event's data as a JSON object (``{}`` when it is not one, e.g. ``[DONE]``)."""
+    try:
+        value = json.loads(event.data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

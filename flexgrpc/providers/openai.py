@@ -1,0 +1,207 @@
+"""OpenAI: the Responses and Chat Completions wire formats.
+
+Start classification (SPEC §3.2), from OpenAI's documented streaming events:
+
+Responses — ``response.created`` / ``response.queued`` / ``response.in_progress`` are lifecycle;
+``response.output_item.added`` (a message, reasoning or tool-call item being added) and every
+``*.delta`` event (output text, refusal, reasoning, function-call arguments, …) are output;
+``response.completed`` and ``response.incomplete`` end the stream; ``response.failed`` and
+``error`` are errors. The served tier is the response object's ``service_tier``; the
+non-streamed answer is the terminal event's ``response`` object.
+
+Chat Completions — the first chunk (``delta: {"role": "assistant", "content": ""}``) is
+lifecycle; a chunk whose delta carries content, a refusal or tool calls, or that carries a
+``finish_reason``, is output; ``data: [DONE]`` ends the stream; a ``{"error": …}`` chunk is an
+error. Every chunk carries ``service_tier``; usage arrives on the last chunk when
+``stream_options.include_usage`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flexgrpc.providers.base import (
+    Adapter,
+    EventKind,
+    ServedTier,
+    StreamTracker,
+    event_json,
+)
+from flexgrpc.providers.sse import SseEvent, format_event
+from flexgrpc.routing.job import Provider, RouteJob, Surface, UpstreamTier
+
+_TIERS = {
+    UpstreamTier.STANDARD: "default",
+    UpstreamTier.FLEX: "flex",
+    UpstreamTier.PRIORITY: "priority",
+    UpstreamTier.AUTO: "auto",
+}
+_SERVED = {"default": ServedTier.STANDARD, "flex": ServedTier.FLEX, "priority": ServedTier.PRIORITY}
+
+
+class _OpenAIAdapter(Adapter):
+    provider = Provider.OPENAI
+
+    def tier_value(self, tier: UpstreamTier) -> str:
+        return _TIERS[tier]
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {api_key}"}
+
+    def normalise_tier(self, provider_tier: str) -> ServedTier:
+        return _SERVED.get(provider_tier, ServedTier.OTHER)
+
+    def is_capacity_error(self, status: int, body: bytes) -> bool:
+        # Flex answers 429 "Resource Unavailable" when it has no capacity; 5xx are transient.
+        return status == 429 or status >= 500
+
+
+class ResponsesAdapter(_OpenAIAdapter):
+    surface = Surface.RESPONSES
+    path = "/responses"
+
+    def tracker(self) -> StreamTracker:
+        return _ResponsesTracker()
+
+    def stream_error_frame(self, code: str, message: str) -> bytes:
+        data = {"type": "error", "code": code, "message": message, "param": None}
+        return format_event(json.dumps(data), "error")
+
+
+_RESPONSES_LIFECYCLE = {"response.created", "response.queued", "response.in_progress"}
+_RESPONSES_TERMINAL = {"response.completed", "response.incomplete"}
+
+
+class _ResponsesTracker(StreamTracker):
+    def __init__(self) -> None:
+        super().__init__()
+        self._response: dict[str, Any] = {}
+
+    def feed(self, event: SseEvent) -> EventKind:
+        data = event_json(event)
+        kind = str(data.get("type") or event.event)
+        response = data.get("response")
+        if isinstance(response, dict):
+            self._response = response
+            tier = response.get("service_tier")
+            if isinstance(tier, str):
+                self.served_tier = tier
+            if isinstance(response.get("usage"), dict):
+                self.usage = response["usage"]
+        if kind in _RESPONSES_TERMINAL:
+            self.finished = True
+            return EventKind.TERMINAL
+        if kind in ("response.failed", "error"):
+            return EventKind.ERROR
+        if kind in _RESPONSES_LIFECYCLE:
+            return EventKind.LIFECYCLE
+        if kind == "response.output_item.added" or kind.endswith(".delta"):
+            return EventKind.OUTPUT
+        # Other events (".done", content_part.added, …) only follow output; never a start alone.
+        return EventKind.LIFECYCLE
+
+    def result(self) -> dict[str, Any]:
+        return self._response
+
+
+class ChatCompletionsAdapter(_OpenAIAdapter):
+    surface = Surface.CHAT_COMPLETIONS
+    path = "/chat/completions"
+
+    def prepare_body(self, job: RouteJob, tier: UpstreamTier) -> dict[str, Any]:
+        body = super().prepare_body(job, tier)
+        if not job.stream:
+            # The assembled non-streamed answer needs usage, which a stream only carries when
+            # asked; the caller never sees the stream, so asking changes nothing for it.
+            options = body.get("stream_options")
+            body["stream_options"] = {**(options if isinstance(options, dict) else {})}
+            body["stream_options"]["include_usage"] = True
+        return body
+
+    def tracker(self) -> StreamTracker:
+        return ChatTracker()
+
+    def stream_error_frame(self, code: str, message: str) -> bytes:
+        error = {"message": message, "type": "api_error", "code": code, "param": None}
+        return format_event(json.dumps({"error": error}))
+
+
+class ChatTracker(StreamTracker):
+    """Follows a Chat Completions stream and accumulates it into a ``chat.completion``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._head: dict[str, Any] = {}
+        self._choices: dict[int, dict[str, Any]] = {}
+
+    def feed(self, event: SseEvent) -> EventKind:
+        if event.data.strip() == "[DONE]":
+            self.finished = True
+            return EventKind.TERMINAL
+        chunk = event_json(event)
+        if "error" in chunk:
+            return EventKind.ERROR
+        if not self._head:
+            self._head = {k: v for k, v in chunk.items() if k not in ("choices", "usage")}
+        tier = chunk.get("service_tier")
+        if isinstance(tier, str):
+            self.served_tier = tier
+        if isinstance(chunk.get("usage"), dict):
+            self.usage = chunk["usage"]
+        kind = EventKind.LIFECYCLE
+        for choice in chunk.get("choices") or []:
+            if self._accumulate(choice):
+                kind = EventKind.OUTPUT
+        return kind
+
+    def _accumulate(self, choice: dict[str, Any]) -> bool:
+        """Merge one choice delta; True when it carries output."""
+        index = int(choice.get("index", 0))
+        into = self._choices.setdefault(
+            index,
+            {"index": index, "message": {"role": "assistant", "content": None}, "logprobs": None,
+             "finish_reason": None},
+        )  # fmt: skip
+        message = into["message"]
+        delta = choice.get("delta") or {}
+        output = False
+        for field in ("content", "refusal"):
+            piece = delta.get(field)
+            if isinstance(piece, str) and piece:
+                message[field] = (message.get(field) or "") + piece
+                output = True
+            elif field in delta and field not in message:
+                message[field] = None
+        if "refusal" not in message:
+            message["refusal"] = None
+        for call in delta.get("tool_calls") or []:
+            output = True
+            calls = message.setdefault("tool_calls", [])
+            position = int(call.get("index", len(calls)))
+            while len(calls) <= position:
+                calls.append(
+                    {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+                )
+            slot = calls[position]
+            if call.get("id"):
+                slot["id"] = call["id"]
+            if call.get("type"):
+                slot["type"] = call["type"]
+            function = call.get("function") or {}
+            slot["function"]["name"] += function.get("name") or ""
+            slot["function"]["arguments"] += function.get("arguments") or ""
+        if choice.get("logprobs") is not None:
+            into["logprobs"] = choice["logprobs"]
+        if choice.get("finish_reason") is not None:
+            into["finish_reason"] = choice["finish_reason"]
+            output = True
+        return output
+
+    def result(self) -> dict[str, Any]:
+        answer = dict(self._head)
+        answer["object"] = "chat.completion"
+        answer["choices"] = [self._choices[i] for i in sorted(self._choices)]
+        if self.usage is not None:
+            answer["usage"] = self.usage
+        return answer

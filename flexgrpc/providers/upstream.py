@@ -1,0 +1,236 @@
+"""Opening upstream streams over one shared, pooled ``httpx.AsyncClient``.
+
+An ``UpstreamStream`` buffers events until generation **starts** (the race needs to know that
+before anything reaches the caller), then relays the buffered events and the rest, unchanged.
+Closing it closes the HTTP response, which closes the connection to the provider so that it
+stops work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from flexgrpc.providers.base import Adapter, EventKind, StreamTracker
+from flexgrpc.providers.sse import SseEvent, SseParser
+from flexgrpc.routing.job import Route, RouteJob, UpstreamTier
+
+#: The longest a provider's Retry-After is honoured (SPEC §2.2).
+MAX_RETRY_AFTER_S = 60.0
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Per-phase upstream timeouts, in seconds."""
+
+    connect: float = 10.0
+    #: Between any two reads once the stream is open (a stalled provider).
+    idle: float = 120.0
+    write: float = 30.0
+    #: Waiting for a free pooled connection.
+    pool: float = 30.0
+
+
+def make_http_client(
+    timeouts: Timeouts = Timeouts(), max_connections: int = 20_000
+) -> httpx.AsyncClient:
+    """The one client every adapter shares, sized for thousands of long-lived streams."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(
+            connect=timeouts.connect, read=timeouts.idle, write=timeouts.write, pool=timeouts.pool
+        ),
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=min(max_connections, 1_000),
+            keepalive_expiry=30.0,
+        ),
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
+class UpstreamError(Exception):
+    """The provider refused, failed, or could not be reached before generation started.
+
+    ``status`` is the provider's HTTP status (``None`` for a connection error or timeout).
+    ``capacity`` means "no capacity now": worth retrying or falling back, not the caller's fault.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        capacity: bool = False,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+        self.capacity = capacity
+
+    @property
+    def is_client_error(self) -> bool:
+        """A 4xx that is not about capacity: the request itself is wrong; no tier would serve it."""
+        return self.status is not None and 400 <= self.status < 500 and not self.capacity
+
+    @property
+    def retryable(self) -> bool:
+        """429, 5xx, connection failures and timeouts (SPEC §2.2)."""
+        return self.status is None or self.status == 429 or self.status >= 500 or self.capacity
+
+    @property
+    def switch_route(self) -> bool:
+        """5xx, connection error, timeout: a later route in the provider chain may serve."""
+        return self.status is None or self.status >= 500
+
+    def retry_after_s(self) -> float | None:
+        raw = self.headers.get("retry-after")
+        if not raw:
+            return None
+        try:
+            seconds = float(raw)
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(raw) if raw else None
+            if parsed is None:
+                return None
+            seconds = parsed.timestamp() - time.time()
+        return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+class UpstreamStream:
+    """One open upstream answer."""
+
+    def __init__(
+        self,
+        response: httpx.Response,
+        adapter: Adapter,
+        tier: UpstreamTier,
+        route: Route,
+    ) -> None:
+        self.response = response
+        self.adapter = adapter
+        self.tier = tier
+        self.route = route
+        self.tracker: StreamTracker = adapter.tracker()
+        self.buffered: list[SseEvent] = []
+        self.started_at: float | None = None
+        self._parser = SseParser()
+        self._chunks = response.aiter_bytes()
+        self._pending: list[SseEvent] = []
+
+    async def _next_event(self) -> SseEvent | None:
+        while not self._pending:
+            try:
+                chunk = await anext(self._chunks)
+            except StopAsyncIteration:
+                return self._parser.close()
+            self._pending.extend(self._parser.feed(chunk))
+        return self._pending.pop(0)
+
+    async def wait_for_start(self) -> None:
+        """Read until the first output (or terminal) event; buffer what was read.
+
+        Raises ``UpstreamError`` when the provider reports an error first, or the stream ends.
+        """
+        try:
+            while True:
+                event = await self._next_event()
+                if event is None:
+                    raise UpstreamError("the provider closed the stream before any output")
+                self.buffered.append(event)
+                kind = self.tracker.feed(event)
+                if kind is EventKind.ERROR:
+                    raise UpstreamError(
+                        "the provider reported an error before any output",
+                        status=None,
+                        body=event.data.encode(),
+                    )
+                if kind in (EventKind.OUTPUT, EventKind.TERMINAL):
+                    self.started_at = time.monotonic()
+                    return
+        except httpx.HTTPError as exc:
+            raise UpstreamError(
+                f"upstream stream failed before output: {type(exc).__name__}"
+            ) from exc
+
+    async def events(self) -> AsyncIterator[SseEvent]:
+        """The buffered events, then the rest of the stream, each fed to the tracker.
+
+        Raises ``StreamBroken`` when the stream fails or ends before its terminal event.
+        """
+        for event in self.buffered:
+            yield event
+        self.buffered = []
+        while not self.tracker.finished:
+            try:
+                following = await self._next_event()
+            except httpx.HTTPError as exc:
+                raise StreamBroken(f"the provider's stream failed: {type(exc).__name__}") from exc
+            if following is None:
+                raise StreamBroken("the provider's stream ended before its final event")
+            kind = self.tracker.feed(following)
+            yield following
+            if kind is EventKind.ERROR:
+                raise StreamBroken("the provider reported an error in the stream", relayed=True)
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.response.aclose()
+
+
+class StreamBroken(Exception):
+    """An answer that had started failed before its end (no tier switch is possible now).
+
+    ``relayed`` is true when the provider's own error event already reached the caller.
+    """
+
+    def __init__(self, reason: str, *, relayed: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.relayed = relayed
+
+
+class UpstreamClient:
+    """Sends adapters' requests to the configured base URL of each route."""
+
+    def __init__(self, http: httpx.AsyncClient, base_urls: Mapping[Route, str]) -> None:
+        self._http = http
+        self._base_urls = dict(base_urls)
+
+    async def open(
+        self, adapter: Adapter, job: RouteJob, tier: UpstreamTier, api_key: str, route: Route
+    ) -> UpstreamStream:
+        """POST the request and return the open stream; raise ``UpstreamError`` on failure."""
+        prepared = adapter.build(job, tier, api_key)
+        url = self._base_urls[route].rstrip("/") + prepared.path
+        request = self._http.build_request(
+            "POST", url, headers=prepared.headers, content=prepared.body
+        )
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"could not reach the provider: {type(exc).__name__}") from exc
+        if response.status_code >= 400:
+            try:
+                body = await response.aread()
+            except httpx.HTTPError:
+                body = b""
+            finally:
+                await response.aclose()
+            raise UpstreamError(
+                f"the provider answered HTTP {response.status_code}",
+                status=response.status_code,
+                body=body,
+                headers=response.headers,
+                capacity=adapter.is_capacity_error(response.status_code, body),
+            )
+        return UpstreamStream(response, adapter, tier, route)

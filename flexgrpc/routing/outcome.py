@@ -1,0 +1,64 @@
+"""The one record every request produces, whatever happened (SPEC §3, last line; §5).
+
+The servicer fills a ``RoutingOutcome`` as the request goes and hands it to an ``OutcomeSink``
+exactly once, in a ``finally``. Until the ledger lands the sink writes a structured log line;
+the ledger's sink will make it durable before the end of the answer is released.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from flexgrpc.providers.base import ServedTier
+from flexgrpc.routing.job import RouteJob
+from flexgrpc.routing.race import RaceOutcome
+
+
+@dataclass
+class RoutingOutcome:
+    request_id: str
+    organization_id: str
+    api_key_id: str
+    surface: str
+    create_time: dt.datetime
+    model: str = ""
+    provider: str = ""
+    route: str = ""
+    #: ``default`` / ``priority`` / ``auto``, or the flex window as ``flex:<ms>``.
+    requested: str = ""
+    served_tier: ServedTier = ServedTier.UNKNOWN
+    provider_service_tier: str = ""
+    outcome: RaceOutcome = RaceOutcome.FAILED
+    flex_attempts: int = 0
+    time_to_start_ms: int | None = None
+    usage: dict[str, Any] | None = None
+    error_code: str = ""
+    complete_time: dt.datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe_job(self, job: RouteJob) -> None:
+        self.model, self.provider, self.route = job.model, job.provider.value, job.routes[0].value
+        within = job.start_within
+        self.requested = within.tier.value if within.tier else f"flex:{within.window_ms}"
+
+
+class OutcomeSink(Protocol):
+    async def record(self, outcome: RoutingOutcome) -> None: ...
+
+
+class LogOutcomeSink:
+    """Writes each outcome as one structured log line (no secrets are in an outcome)."""
+
+    def __init__(self) -> None:
+        self._log = logging.getLogger("flexgrpc.outcome")
+
+    async def record(self, outcome: RoutingOutcome) -> None:
+        fields = asdict(outcome)
+        fields["create_time"] = outcome.create_time.isoformat()
+        fields["complete_time"] = (
+            outcome.complete_time.isoformat() if outcome.complete_time else None
+        )
+        self._log.info("request routed", extra={"outcome": fields})

@@ -1,0 +1,198 @@
+"""The flex race (SPEC §3), and the plain dispatch of fixed tiers.
+
+Given window W from receipt: stream the request to flex; commit to flex if it starts within W;
+on a capacity error or 5xx retry flex with jittered backoff while W lasts; when W is spent,
+cancel the flex attempt (closing its connection stops the provider's work) and dispatch the
+standard tier at once. A non-capacity 4xx from flex goes back to the caller. Nothing reaches
+the caller before this settles, so there is never a tier switch after the first byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flexgrpc.providers.base import Adapter
+from flexgrpc.providers.upstream import UpstreamClient, UpstreamError, UpstreamStream
+from flexgrpc.routing.job import Backoff, FixedTier, RetryPolicy, Route, RouteJob, UpstreamTier
+
+
+class RaceOutcome(enum.StrEnum):
+    FLEX_WON = "flex_won"
+    FELL_BACK = "fell_back"
+    FREE_TIER = "free_tier"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+_FIXED = {
+    FixedTier.DEFAULT: UpstreamTier.STANDARD,
+    FixedTier.PRIORITY: UpstreamTier.PRIORITY,
+    FixedTier.AUTO: UpstreamTier.AUTO,
+}
+
+
+@dataclass
+class RaceProgress:
+    """What the race has done so far; readable even when it fails or is cancelled."""
+
+    flex_attempts: int = 0
+    route: Route | None = None
+    tier: UpstreamTier | None = None
+    fell_back_at: float | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    stream: UpstreamStream
+    outcome: RaceOutcome
+    time_to_start_s: float
+
+
+@dataclass(frozen=True)
+class FlexRetrySchedule:
+    """Backoff between flex attempts inside the window (full jitter, capped)."""
+
+    base_s: float = 0.25
+    cap_s: float = 2.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        return rng.uniform(0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
+
+
+def retry_delay(
+    policy: RetryPolicy, attempt: int, rng: random.Random, base_s: float = 0.5
+) -> float:
+    """Delay before retry ``attempt`` (1-based) of the settled tier under ``policy``."""
+    linear = policy.backoff is Backoff.LINEAR
+    delay = base_s * attempt if linear else base_s * 2 ** (attempt - 1)
+    return rng.uniform(delay / 2, delay) if policy.jitter else delay
+
+
+class FlexRace:
+    def __init__(
+        self,
+        upstream: UpstreamClient,
+        *,
+        flex_retry: FlexRetrySchedule = FlexRetrySchedule(),
+        retry_base_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._upstream = upstream
+        self._flex_retry = flex_retry
+        self._retry_base_s = retry_base_s
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+
+    async def settle(
+        self, job: RouteJob, adapter: Adapter, api_key: str, progress: RaceProgress
+    ) -> Settlement:
+        """Run the race (or the fixed-tier dispatch) until an answer has started."""
+        if job.start_within.tier is not None:
+            stream = await self._dispatch(
+                job, adapter, api_key, _FIXED[job.start_within.tier], progress
+            )
+            return self._settled(job, stream, RaceOutcome.FREE_TIER)
+        assert job.start_within.window_ms is not None
+        deadline = job.received_at + job.start_within.window_ms / 1000
+        flex = await self._flex(job, adapter, api_key, deadline, progress)
+        if flex is not None:
+            return self._settled(job, flex, RaceOutcome.FLEX_WON)
+        progress.fell_back_at = self._clock()
+        stream = await self._dispatch(job, adapter, api_key, UpstreamTier.STANDARD, progress)
+        return self._settled(job, stream, RaceOutcome.FELL_BACK)
+
+    def _settled(self, job: RouteJob, stream: UpstreamStream, outcome: RaceOutcome) -> Settlement:
+        started = stream.started_at if stream.started_at is not None else self._clock()
+        return Settlement(stream, outcome, max(0.0, started - job.received_at))
+
+    async def _flex(
+        self,
+        job: RouteJob,
+        adapter: Adapter,
+        api_key: str,
+        deadline: float,
+        progress: RaceProgress,
+    ) -> UpstreamStream | None:
+        """Flex attempts until one starts (returned) or the window is spent (``None``)."""
+        route = job.routes[0]  # only the primary route may run flex
+        while (remaining := deadline - self._clock()) > 0:
+            progress.flex_attempts += 1
+            progress.route, progress.tier = route, UpstreamTier.FLEX
+            stream: UpstreamStream | None = None
+            try:
+                async with asyncio.timeout(remaining):
+                    stream = await self._upstream.open(
+                        adapter, job, UpstreamTier.FLEX, api_key, route
+                    )
+                    await stream.wait_for_start()
+                return stream
+            except TimeoutError:
+                if stream is not None:
+                    await stream.aclose()
+                return None
+            except UpstreamError as error:
+                if stream is not None:
+                    await stream.aclose()
+                if error.is_client_error:
+                    raise
+                progress.errors.append(error.reason)
+                delay = self._flex_retry.delay(progress.flex_attempts, self._rng)
+                hinted = error.retry_after_s()
+                if hinted is not None:
+                    delay = max(delay, hinted)
+                if self._clock() + delay >= deadline:
+                    return None
+                await asyncio.sleep(delay)
+            except BaseException:
+                if stream is not None:
+                    await stream.aclose()
+                raise
+        return None
+
+    async def _dispatch(
+        self,
+        job: RouteJob,
+        adapter: Adapter,
+        api_key: str,
+        tier: UpstreamTier,
+        progress: RaceProgress,
+    ) -> UpstreamStream:
+        """A fixed tier: each route in order, with the caller's retries, until one starts."""
+        tries = 1 + (job.retry.count if job.retry else 0)
+        last: UpstreamError | None = None
+        for route in job.routes:
+            progress.route, progress.tier = route, tier
+            for attempt in range(1, tries + 1):
+                stream: UpstreamStream | None = None
+                try:
+                    stream = await self._upstream.open(adapter, job, tier, api_key, route)
+                    await stream.wait_for_start()
+                    return stream
+                except UpstreamError as error:
+                    if stream is not None:
+                        await stream.aclose()
+                    last = error
+                    progress.errors.append(error.reason)
+                    if error.is_client_error:
+                        raise
+                    if attempt < tries and error.retryable and job.retry is not None:
+                        delay = retry_delay(job.retry, attempt, self._rng, self._retry_base_s)
+                        hinted = error.retry_after_s()
+                        await asyncio.sleep(max(delay, hinted or 0.0))
+                        continue
+                    break
+                except BaseException:
+                    if stream is not None:
+                        await stream.aclose()
+                    raise
+            if last is not None and not last.switch_route:
+                break  # a 429 is about this route's quota; another route would not help it
+        assert last is not None
+        raise last
