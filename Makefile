@@ -1,0 +1,25 @@
+# Every target bootstraps .venv on first use (through scripts/dev.py, which needs only Python).
+PYTHON ?= python3
+DEV := $(PYTHON) scripts/dev.py
+
+.PHONY: serve test gen check-gen lint breaking bench
+
+serve:
+	$(DEV) serve $(ARGS)
+
+test:
+	$(DEV) test $(ARGS)
+
+gen:
+	$(DEV) gen
+
+check-gen:
+	$(DEV) check-gen
+
+lint:
+	$(DEV) lint
+
+# Contract changes must not break main's wire contract (buf breaking, FILE rules).
+breaking:
+	$(DEV) bootstrap
+	.venv/bin/buf breaking --against '.git#branch=main'

@@ -1,0 +1,1 @@
+"""gRPC-facing layer: interceptors, status mapping and the servicers."""

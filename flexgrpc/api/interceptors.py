@@ -1,0 +1,155 @@
+"""Server interceptors: error mapping (outermost) and authentication.
+
+Both wrap the method's *behaviour* rather than acting in ``intercept_service`` itself, so that
+their work runs inside the RPC's own task: the principal bound in a ``ContextVar`` there is the
+one the servicer sees, and an exception raised by the servicer passes through the error mapper.
+Health and reflection are public and left untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
+
+import grpc
+from grpc import aio
+
+from flexgrpc.api.auth import Authenticator, bind_principal
+from flexgrpc.api.status import trailers_for
+from flexgrpc.errors import FlexError
+
+log = logging.getLogger("flexgrpc.rpc")
+
+Context = aio.ServicerContext[Any, Any]
+Unary = Callable[[Any, Context], Awaitable[Any]]
+Streaming = Callable[[Any, Context], AsyncIterator[Any]]
+Continuation = Callable[
+    [grpc.HandlerCallDetails], Awaitable["grpc.RpcMethodHandler[Any, Any] | None"]
+]
+
+_PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def is_public(method: str, extra_public: frozenset[str] = frozenset()) -> bool:
+    """Health, reflection and the listed methods (e.g. a signed webhook) need no API key."""
+    return method.startswith(_PUBLIC_PREFIXES) or method in extra_public
+
+
+class _BehaviourInterceptor(aio.ServerInterceptor):
+    """Wraps each non-public method's behaviour once (handlers are fixed per method)."""
+
+    def __init__(self, extra_public: frozenset[str] = frozenset()) -> None:
+        self._extra_public = extra_public
+        self._cache: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+
+    def wrap_unary(self, method: str, inner: Unary) -> Unary:
+        raise NotImplementedError
+
+    def wrap_stream(self, method: str, inner: Streaming) -> Streaming:
+        raise NotImplementedError
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        method: str = handler_call_details.method
+        handler = await continuation(handler_call_details)
+        if handler is None or is_public(method, self._extra_public):
+            return handler
+        wrapped = self._cache.get(method)
+        if wrapped is None:
+            wrapped = self._cache[method] = self._rewrap(method, handler)
+        return wrapped
+
+    def _rewrap(
+        self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        if handler.request_streaming:
+            # The contract has no client-streaming RPCs; refuse to half-wrap one silently.
+            raise TypeError(f"{method}: client-streaming methods are not supported")
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(
+                self.wrap_stream(method, cast(Streaming, handler.unary_stream)),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.unary_unary_rpc_method_handler(
+            self.wrap_unary(method, cast(Unary, handler.unary_unary)),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+async def abort_with(context: Context, error: FlexError) -> None:
+    """End the call with ``error``'s status, ``ErrorInfo`` and details."""
+    context.set_trailing_metadata(trailers_for(error))
+    await context.abort(error.spec.grpc_status, error.message)
+
+
+def _internal(method: str, exc: BaseException) -> FlexError:
+    # The caller gets a generic message; the traceback stays in the server's log.
+    log.error("unhandled error in %s", method, exc_info=exc)
+    return FlexError("internal_error", "The server hit an unexpected error; it has been logged.")
+
+
+class ErrorInterceptor(_BehaviourInterceptor):
+    """Maps ``FlexError`` to its status; any other exception to ``internal_error``."""
+
+    def wrap_unary(self, method: str, inner: Unary) -> Unary:
+        async def behaviour(request: Any, context: Context) -> Any:
+            try:
+                return await inner(request, context)
+            except FlexError as error:
+                await abort_with(context, error)
+            except aio.AbortError:
+                raise
+            except Exception as exc:
+                await abort_with(context, _internal(method, exc))
+            raise AssertionError("unreachable: abort raises")  # pragma: no cover
+
+        return behaviour
+
+    def wrap_stream(self, method: str, inner: Streaming) -> Streaming:
+        async def behaviour(request: Any, context: Context) -> AsyncIterator[Any]:
+            try:
+                async for item in inner(request, context):
+                    yield item
+            except FlexError as error:
+                await abort_with(context, error)
+            except aio.AbortError:
+                raise
+            except Exception as exc:
+                await abort_with(context, _internal(method, exc))
+
+        return behaviour
+
+
+class AuthInterceptor(_BehaviourInterceptor):
+    """Authenticates the ``authorization`` metadata and binds the principal for the servicer."""
+
+    def __init__(
+        self, authenticator: Authenticator, extra_public: frozenset[str] = frozenset()
+    ) -> None:
+        super().__init__(extra_public)
+        self._authenticator = authenticator
+
+    async def _authenticate(self, context: Context) -> None:
+        metadata = context.invocation_metadata() or ()
+        header = next((v for k, v in metadata if k == "authorization"), None)
+        value = header.decode("latin-1") if isinstance(header, bytes) else header
+        bind_principal(await self._authenticator.authenticate(value, context.peer()))
+
+    def wrap_unary(self, method: str, inner: Unary) -> Unary:
+        async def behaviour(request: Any, context: Context) -> Any:
+            await self._authenticate(context)
+            return await inner(request, context)
+
+        return behaviour
+
+    def wrap_stream(self, method: str, inner: Streaming) -> Streaming:
+        async def behaviour(request: Any, context: Context) -> AsyncIterator[Any]:
+            await self._authenticate(context)
+            async for item in inner(request, context):
+                yield item
+
+        return behaviour

@@ -1,0 +1,192 @@
+"""Assembles the server: gRPC services, interceptors, health, reflection, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import grpc
+from flexinference.v1 import (
+    accounts_pb2,
+    accounts_pb2_grpc,
+    billing_pb2,
+    route_pb2,
+    route_pb2_grpc,
+    usage_pb2,
+)
+from grpc import aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from flexgrpc.accounts.crypto import ProviderKeyCipher
+from flexgrpc.accounts.provider_keys import ProviderKeyCache
+from flexgrpc.accounts.store import AccountStore
+from flexgrpc.api.accounts import AccountServicer
+from flexgrpc.api.auth import Authenticator
+from flexgrpc.api.interceptors import AuthInterceptor, ErrorInterceptor
+from flexgrpc.api.route import RouteServicer
+from flexgrpc.api.unimplemented import unimplemented_service
+from flexgrpc.config import Settings
+from flexgrpc.db.engine import make_engine, make_sessionmaker
+from flexgrpc.db.migrate import upgrade
+from flexgrpc.providers.registry import default_adapters, route_base_urls
+from flexgrpc.providers.upstream import Timeouts, UpstreamClient, make_http_client
+from flexgrpc.routing.outcome import LogOutcomeSink, OutcomeSink
+from flexgrpc.routing.race import FlexRace
+from flexgrpc.routing.router import Router
+
+log = logging.getLogger("flexgrpc.server")
+
+#: Methods that authenticate by other means than an API key.
+PUBLIC_METHODS = frozenset({"/flexinference.v1.BillingService/HandleStripeWebhook"})
+
+_SERVICES = {
+    "AccountService": accounts_pb2.DESCRIPTOR.services_by_name["AccountService"],
+    "RouteService": route_pb2.DESCRIPTOR.services_by_name["RouteService"],
+    "UsageService": usage_pb2.DESCRIPTOR.services_by_name["UsageService"],
+    "BillingService": billing_pb2.DESCRIPTOR.services_by_name["BillingService"],
+}
+_PENDING = {
+    "UsageService": "the ledger issue (#4)",
+    "BillingService": "the billing issue (#5)",
+}
+SERVICE_NAMES = tuple(d.full_name for d in _SERVICES.values())
+
+#: Above the 1,000,000-byte body limit, so an oversized body reaches our own check and gets
+#: `request_too_large` with ErrorInfo; beyond this gRPC itself refuses (RESOURCE_EXHAUSTED).
+_MAX_RECEIVE_BYTES = 2 * 1024 * 1024
+
+
+class FlexServer:
+    """One grpc.aio server with everything wired; ``start``, then ``stop`` (or ``serve``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
+        sink: OutcomeSink | None = None,
+    ) -> None:
+        self.settings = settings
+        self._extra_handlers = extra_handlers
+        self.sink: OutcomeSink = sink or LogOutcomeSink()
+        self.health = health.aio.HealthServicer()
+        self.grpc_port: int | None = None
+        self._server: aio.Server | None = None
+        self._engine = make_engine(settings.database_url)
+        cipher = (
+            ProviderKeyCipher.from_setting(settings.encryption_key)
+            if settings.encryption_key
+            else None
+        )
+        self.accounts = AccountStore(make_sessionmaker(self._engine), cipher)
+        self._http = make_http_client(
+            Timeouts(
+                connect=settings.upstream_connect_timeout_s, idle=settings.upstream_idle_timeout_s
+            )
+        )
+        upstream = UpstreamClient(
+            self._http,
+            route_base_urls(
+                settings.openai_base_url, settings.gemini_base_url, settings.anthropic_base_url
+            ),
+        )
+        provider_keys = ProviderKeyCache(self.accounts, settings.auth_cache_ttl_s)
+        self.router = Router(
+            FlexRace(upstream),
+            default_adapters(),
+            provider_keys.get,
+            self.sink,
+            max_body_bytes=settings.max_message_bytes,
+        )
+
+    def _options(self) -> list[tuple[str, int]]:
+        s = self.settings
+        return [
+            ("grpc.keepalive_time_ms", s.keepalive_time_s * 1000),
+            ("grpc.keepalive_timeout_ms", s.keepalive_timeout_s * 1000),
+            ("grpc.keepalive_permit_without_calls", 1),
+            # Clients may ping every 10 s while idle; faster pings get GOAWAY (ENHANCE_YOUR_CALM).
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ("grpc.http2.max_pings_without_data", 0),
+            ("grpc.max_receive_message_length", _MAX_RECEIVE_BYTES),
+            ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ("grpc.max_concurrent_streams", 10_000),
+            ("grpc.so_reuseport", 0),
+        ]
+
+    async def start(self) -> None:
+        s = self.settings
+        await asyncio.to_thread(upgrade, self._engine)
+        authenticator = Authenticator(
+            self.accounts,
+            cache_ttl_s=s.auth_cache_ttl_s,
+            failures_per_minute=s.auth_failures_per_minute,
+        )
+        server = aio.server(
+            interceptors=[
+                ErrorInterceptor(PUBLIC_METHODS),
+                AuthInterceptor(authenticator, PUBLIC_METHODS),
+            ],
+            options=self._options(),
+            maximum_concurrent_rpcs=s.max_concurrent_rpcs,
+        )
+        accounts_pb2_grpc.add_AccountServiceServicer_to_server(
+            AccountServicer(self.accounts), server
+        )
+        route_pb2_grpc.add_RouteServiceServicer_to_server(RouteServicer(self.router), server)
+        handlers = [unimplemented_service(_SERVICES[n], why) for n, why in _PENDING.items()]
+        server.add_generic_rpc_handlers([*handlers, *self._extra_handlers])
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        self.grpc_port = server.add_insecure_port(f"{s.grpc_host}:{s.grpc_port}")
+        if self.grpc_port == 0:
+            raise SystemExit(f"cannot listen on {s.grpc_host}:{s.grpc_port}")
+        await server.start()
+        self._server = server
+        serving = health_pb2.HealthCheckResponse.SERVING
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, serving)
+        print(f"grpc listening on {s.grpc_host}:{self.grpc_port}", flush=True)
+        log.info("server started", extra={"grpc_port": self.grpc_port})
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain: report NOT_SERVING, refuse new calls, let in-flight ones finish in ``grace``."""
+        grace = self.settings.shutdown_grace_s if grace is None else grace
+        await self.health.enter_graceful_shutdown()
+        if self._server is not None:
+            log.info("draining", extra={"grace_s": grace})
+            await self._server.stop(grace)
+        await self._http.aclose()
+        self._engine.dispose()
+        log.info("server stopped")
+
+    async def wait_for_termination(self) -> None:
+        assert self._server is not None
+        await self._server.wait_for_termination()
+
+
+async def serve(settings: Settings, extra_handlers: Sequence[grpc.GenericRpcHandler] = ()) -> None:
+    """Run until SIGTERM or SIGINT, then drain and stop."""
+    server = FlexServer(settings, extra_handlers)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutdown signal received")
+    await server.stop()
+
+
+def run(settings: Settings, extra_handlers: Sequence[grpc.GenericRpcHandler] = ()) -> int:
+    try:
+        asyncio.run(serve(settings, extra_handlers))
+    except SystemExit as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Developer entry point that needs nothing but Python: it bootstraps .venv on first use.
+
+    python3 scripts/dev.py serve [flexgrpc serve flags]   run the server (SQLite by default)
+    python3 scripts/dev.py test [pytest args]             run the test suite
+    python3 scripts/dev.py gen                            regenerate the typed stubs
+    python3 scripts/dev.py check-gen                      regenerate and fail on any diff
+    python3 scripts/dev.py lint                           ruff, mypy --strict, buf lint/format
+    python3 scripts/dev.py flexgrpc [args]                any flexgrpc command
+
+The Makefile's targets call this script, so `make test` and this are the same thing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import subprocess
+import sys
+import venv
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+STAMP = VENV / ".flexgrpc-installed"
+INSTALL_INPUTS = [ROOT / "pyproject.toml", ROOT / "clients" / "python" / "pyproject.toml"]
+
+
+def _run(*cmd: str | os.PathLike[str], check: bool = True) -> int:
+    return subprocess.run([str(c) for c in cmd], cwd=ROOT, check=check).returncode
+
+
+def _inputs_digest() -> str:
+    digest = hashlib.sha256()
+    for path in INSTALL_INPUTS:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def bootstrap() -> None:
+    """Create .venv and install the server, the stubs and the dev tools, when out of date."""
+    want = _inputs_digest()
+    if STAMP.exists() and STAMP.read_text() == want:
+        return
+    if not (BIN / "python").exists():
+        print("bootstrapping .venv …", file=sys.stderr)
+        venv.create(VENV, with_pip=True)
+    pip = [BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    _run(*pip, "--upgrade", "pip")
+    _run(*pip, "-e", "clients/python", "-e", ".[dev]")
+    STAMP.write_text(want)
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    bootstrap()
+    if command == "bootstrap":
+        return 0
+    if command == "serve":
+        return _run(BIN / "flexgrpc", "serve", *rest, check=False)
+    if command == "flexgrpc":
+        return _run(BIN / "flexgrpc", *rest, check=False)
+    if command == "test":
+        return _run(BIN / "pytest", *rest, check=False)
+    if command == "gen":
+        return _run(BIN / "python", "scripts/gen_protos.py", check=False)
+    if command == "check-gen":
+        _run(BIN / "python", "scripts/gen_protos.py")
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "protos", "clients"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        if changed:
+            print("make gen changed checked-in files; commit the regenerated code:\n" + changed)
+            return 1
+        return 0
+    if command == "lint":
+        steps = [
+            [BIN / "ruff", "check", "."],
+            [BIN / "ruff", "format", "--check", "."],
+            [BIN / "mypy"],
+            [BIN / "mypy", "--strict", "clients/python/examples"],
+            [BIN / "buf", "lint"],
+            [BIN / "buf", "format", "-d", "--exit-code"],
+        ]
+        failed = [" ".join(map(str, s)) for s in steps if _run(*s, check=False) != 0]
+        for step in failed:
+            print(f"lint failed: {step}", file=sys.stderr)
+        return 1 if failed else 0
+    print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
