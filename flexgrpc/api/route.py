@@ -131,25 +131,25 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
                 elif isinstance(part, Chunk):
                     yield httpbody_pb2.HttpBody(content_type=content_type, data=part.data)
 
-    async def CreateResponse(  # noqa: N802 - gRPC method name
+    async def CreateResponse(
         self, request: route_pb2.CreateResponseRequest, context: Any
     ) -> AsyncIterator[httpbody_pb2.HttpBody]:
         async for message in self._compat(Surface.RESPONSES, request, context):
             yield message
 
-    async def CreateChatCompletion(  # noqa: N802 - gRPC method name
+    async def CreateChatCompletion(
         self, request: route_pb2.CreateChatCompletionRequest, context: Any
     ) -> AsyncIterator[httpbody_pb2.HttpBody]:
         async for message in self._compat(Surface.CHAT_COMPLETIONS, request, context):
             yield message
 
-    async def CreateMessage(  # noqa: N802 - gRPC method name
+    async def CreateMessage(
         self, request: route_pb2.CreateMessageRequest, context: Any
     ) -> AsyncIterator[httpbody_pb2.HttpBody]:
         async for message in self._compat(Surface.MESSAGES, request, context):
             yield message
 
-    async def CreateInteraction(  # noqa: N802 - gRPC method name
+    async def CreateInteraction(
         self, request: route_pb2.CreateInteractionRequest, context: Any
     ) -> AsyncIterator[httpbody_pb2.HttpBody]:
         async for message in self._compat(Surface.INTERACTIONS, request, context):
@@ -176,7 +176,7 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
         body = _typed_body(request, stream)
         return self._router.route(surface, body, current_principal(), request.routing)
 
-    async def Route(  # noqa: N802 - gRPC method name
+    async def Route(
         self, request: route_pb2.RouteRequest, context: Any
     ) -> route_pb2.RouteResponse:
         parts = self._typed_parts(request, stream=False)
@@ -198,7 +198,7 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
         body = httpbody_pb2.HttpBody(content_type="application/json", data=answer)
         return route_pb2.RouteResponse(body=body, result=result)
 
-    async def StreamRoute(  # noqa: N802 - gRPC method name
+    async def StreamRoute(
         self, request: route_pb2.StreamRouteRequest, context: Any
     ) -> AsyncIterator[route_pb2.StreamRouteResponse]:
         parts = self._typed_parts(request, stream=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from flexgrpc.providers.base import Adapter, EventKind, ServedTier, StreamTracker, event_json
 from flexgrpc.providers.sse import SseEvent, format_event
-from flexgrpc.routing.job import Provider, Surface, UpstreamTier
+from flexgrpc.routing.job import Provider, RouteJob, Surface, UpstreamTier
 
 API_VERSION = "2023-06-01"
 
@@ -46,7 +46,7 @@ class MessagesAdapter(Adapter):
     def is_capacity_error(self, status: int, body: bytes) -> bool:
         return status in (429, 529) or status >= 500
 
-    def tracker(self) -> StreamTracker:
+    def tracker(self, job: RouteJob) -> StreamTracker:
         return MessagesTracker()
 
     def stream_error_frame(self, code: str, message: str) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import enum
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,8 +119,12 @@ class Adapter(abc.ABC):
     def normalise_tier(self, provider_tier: str) -> ServedTier: ...
 
     @abc.abstractmethod
-    def tracker(self) -> StreamTracker:
-        """A fresh tracker for one upstream stream."""
+    def tracker(self, job: RouteJob) -> StreamTracker:
+        """A fresh tracker for one upstream stream of ``job``."""
+
+    def served_tier_header(self, headers: Mapping[str, str]) -> str | None:
+        """The served tier when the provider reports it in a response header."""
+        return None
 
     @abc.abstractmethod
     def stream_error_frame(self, code: str, message: str) -> bytes:

@@ -61,7 +61,7 @@ class ResponsesAdapter(_OpenAIAdapter):
     surface = Surface.RESPONSES
     path = "/responses"
 
-    def tracker(self) -> StreamTracker:
+    def tracker(self, job: RouteJob) -> StreamTracker:
         return _ResponsesTracker()
 
     def stream_error_frame(self, code: str, message: str) -> bytes:
@@ -119,7 +119,7 @@ class ChatCompletionsAdapter(_OpenAIAdapter):
             body["stream_options"]["include_usage"] = True
         return body
 
-    def tracker(self) -> StreamTracker:
+    def tracker(self, job: RouteJob) -> StreamTracker:
         return ChatTracker()
 
     def stream_error_frame(self, code: str, message: str) -> bytes:

@@ -6,7 +6,10 @@ from collections.abc import Mapping
 
 from flexgrpc.providers.anthropic import MessagesAdapter
 from flexgrpc.providers.base import Adapter
+from flexgrpc.providers.gemini import InteractionsAdapter
 from flexgrpc.providers.openai import ChatCompletionsAdapter, ResponsesAdapter
+from flexgrpc.providers.translate import translator_for
+from flexgrpc.providers.translated import TranslatedChatAdapter
 from flexgrpc.routing.job import Provider, Route, Surface
 
 
@@ -15,6 +18,13 @@ def default_adapters() -> Mapping[tuple[Surface, Provider], Adapter]:
         (Surface.RESPONSES, Provider.OPENAI): ResponsesAdapter(),
         (Surface.CHAT_COMPLETIONS, Provider.OPENAI): ChatCompletionsAdapter(),
         (Surface.MESSAGES, Provider.ANTHROPIC): MessagesAdapter(),
+        (Surface.INTERACTIONS, Provider.GEMINI): InteractionsAdapter(),
+        (Surface.CHAT_COMPLETIONS, Provider.ANTHROPIC): TranslatedChatAdapter(
+            MessagesAdapter(), translator_for("anthropic")
+        ),
+        (Surface.CHAT_COMPLETIONS, Provider.GEMINI): TranslatedChatAdapter(
+            InteractionsAdapter(), translator_for("gemini")
+        ),
     }
 
 

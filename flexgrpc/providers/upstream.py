@@ -115,12 +115,14 @@ class UpstreamStream:
         adapter: Adapter,
         tier: UpstreamTier,
         route: Route,
+        job: RouteJob,
     ) -> None:
         self.response = response
         self.adapter = adapter
         self.tier = tier
         self.route = route
-        self.tracker: StreamTracker = adapter.tracker()
+        self.tracker: StreamTracker = adapter.tracker(job)
+        self.tracker.served_tier = adapter.served_tier_header(response.headers)
         self.buffered: list[SseEvent] = []
         self.started_at: float | None = None
         self._parser = SseParser()
@@ -233,4 +235,4 @@ class UpstreamClient:
                 headers=response.headers,
                 capacity=adapter.is_capacity_error(response.status_code, body),
             )
-        return UpstreamStream(response, adapter, tier, route)
+        return UpstreamStream(response, adapter, tier, route, job)

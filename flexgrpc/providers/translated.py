@@ -1,0 +1,89 @@
+"""Chat Completions in front of another provider: a native adapter plus a translator.
+
+The native adapter still owns the upstream wire format (start detection, served tier, usage);
+the translator owns what the caller sees (chat chunks, the chat.completion object).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flexgrpc.providers.base import Adapter, EventKind, ServedTier, StreamTracker
+from flexgrpc.providers.sse import SseEvent
+from flexgrpc.providers.translate import ChatStream, ChatTranslator
+from flexgrpc.routing.job import RouteJob, Surface, UpstreamTier
+
+
+class TranslatedChatAdapter(Adapter):
+    surface = Surface.CHAT_COMPLETIONS
+
+    def __init__(self, native: Adapter, translator: ChatTranslator) -> None:
+        self._native = native
+        self._translator = translator
+        self.provider = native.provider
+        self.path = native.path
+
+    def tier_value(self, tier: UpstreamTier) -> str:
+        return self._native.tier_value(tier)
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        return self._native.auth_headers(api_key)
+
+    def served_tier_header(self, headers: Mapping[str, str]) -> str | None:
+        return self._native.served_tier_header(headers)
+
+    def normalise_tier(self, provider_tier: str) -> ServedTier:
+        return self._native.normalise_tier(provider_tier)
+
+    def is_capacity_error(self, status: int, body: bytes) -> bool:
+        return self._native.is_capacity_error(status, body)
+
+    def prepare_body(self, job: RouteJob, tier: UpstreamTier) -> dict[str, Any]:
+        body = self._translator.request(job.body)
+        body["stream"] = True
+        body["service_tier"] = self.tier_value(tier)
+        return body
+
+    def tracker(self, job: RouteJob) -> StreamTracker:
+        options = job.body.get("stream_options")
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        stream = self._translator.stream(model=job.model, include_usage=include_usage)
+        return _TranslatedTracker(self._native.tracker(job), self._translator, stream, job.model)
+
+    def stream_error_frame(self, code: str, message: str) -> bytes:
+        return self._translator.stream(model="", include_usage=False).error_frame(
+            message, code=code
+        )
+
+
+class _TranslatedTracker(StreamTracker):
+    def __init__(
+        self, native: StreamTracker, translator: ChatTranslator, stream: ChatStream, model: str
+    ) -> None:
+        super().__init__()
+        self._native = native
+        self._translator = translator
+        self._stream = stream
+        self._model = model
+
+    def feed(self, event: SseEvent) -> EventKind:
+        kind = self._native.feed(event)
+        self.served_tier = self._native.served_tier or self.served_tier
+        self.usage, self.finished = self._native.usage, self._native.finished
+        return kind
+
+    def result(self) -> dict[str, Any]:
+        return self._native.result()
+
+    def present(self, event: SseEvent) -> list[bytes]:
+        return self._stream.feed(event)
+
+    def present_end(self) -> list[bytes]:
+        return self._stream.finish()
+
+    def present_result(self) -> dict[str, Any]:
+        return self._translator.response(self._native.result(), model=self._model)
+
+    def error_frame(self, adapter: Adapter, code: str, message: str) -> bytes:
+        return self._stream.error_frame(message, code=code)
