@@ -175,6 +175,10 @@ class ChatTracker(StreamTracker):
                 message[field] = None
         if "refusal" not in message:
             message["refusal"] = None
+        # A non-streamed message always lists its annotations (url citations), even when none.
+        message.setdefault("annotations", [])
+        for annotation in delta.get("annotations") or []:
+            message["annotations"].append(annotation)
         for call in delta.get("tool_calls") or []:
             output = True
             calls = message.setdefault("tool_calls", [])

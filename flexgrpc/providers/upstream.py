@@ -165,19 +165,24 @@ class UpstreamStream:
             ) from exc
 
     async def events(self) -> AsyncIterator[SseEvent]:
-        """The buffered events, then the rest of the stream, each fed to the tracker.
+        """The buffered events, then the rest of the stream until the provider closes it, each
+        fed to the tracker (events after the terminal one, like Gemini's ``[DONE]``, pass too).
 
         Raises ``StreamBroken`` when the stream fails or ends before its terminal event.
         """
         for event in self.buffered:
             yield event
         self.buffered = []
-        while not self.tracker.finished:
+        while True:
             try:
                 following = await self._next_event()
             except httpx.HTTPError as exc:
+                if self.tracker.finished:
+                    return  # the answer was complete; a broken close changes nothing
                 raise StreamBroken(f"the provider's stream failed: {type(exc).__name__}") from exc
             if following is None:
+                if self.tracker.finished:
+                    return
                 raise StreamBroken("the provider's stream ended before its final event")
             kind = self.tracker.feed(following)
             yield following

@@ -141,18 +141,22 @@ class Router:
             record.outcome = settlement.outcome
             record.time_to_start_ms = round(settlement.time_to_start_s * 1000)
             record.route = stream.route.value
-            yield Settled(
-                request_id=request_id,
-                served_tier=adapter.normalise_tier(tracker.served_tier or ""),
-                provider_service_tier=tracker.served_tier or "",
-                outcome=settlement.outcome,
-                flex_attempts=progress.flex_attempts,
-                time_to_start_s=settlement.time_to_start_s,
-                content_type="text/event-stream" if job.stream else "application/json",
-            )
-            async for chunk in self._relay(job, adapter, settlement, record):
-                yield chunk
+
+            def settled() -> Settled:
+                return Settled(
+                    request_id=request_id,
+                    served_tier=adapter.normalise_tier(tracker.served_tier or ""),
+                    provider_service_tier=tracker.served_tier or "",
+                    outcome=settlement.outcome,
+                    flex_attempts=progress.flex_attempts,
+                    time_to_start_s=settlement.time_to_start_s,
+                    content_type="text/event-stream" if job.stream else "application/json",
+                )
+
+            async for part in self._relay(job, adapter, settlement, record, settled):
+                yield part
             record.complete_time = dt.datetime.now(dt.UTC)
+            record.flex_attempts = progress.flex_attempts
             yield Completed(record)
         except FlexError as error:
             record.outcome, record.error_code = RaceOutcome.FAILED, error.code
@@ -193,12 +197,22 @@ class Router:
         return str(key)
 
     async def _relay(
-        self, job: RouteJob, adapter: Adapter, settlement: Settlement, record: RoutingOutcome
-    ) -> AsyncIterator[Chunk]:
+        self,
+        job: RouteJob,
+        adapter: Adapter,
+        settlement: Settlement,
+        record: RoutingOutcome,
+        settled: Callable[[], Settled],
+    ) -> AsyncIterator[Settled | Chunk]:
+        """``Settled`` then the answer. A streamed answer is announced as soon as it started
+        (with the tier known then); a non-streamed one once it is whole, so that what is
+        announced (tier, and cost once priced) is final.
+        """
         stream = settlement.stream
         tracker = stream.tracker
         try:
             if job.stream:
+                yield settled()
                 async for event in stream.events():
                     for frame in tracker.present(event):
                         yield Chunk(frame)
@@ -208,6 +222,7 @@ class Router:
                 async for _ in stream.events():
                     pass
                 answer = json.dumps(tracker.present_result(), ensure_ascii=False)
+                yield settled()
                 yield Chunk(answer.encode())
         except StreamBroken as broken:
             record.outcome, record.error_code = RaceOutcome.FAILED, "upstream_stream_broken"
