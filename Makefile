@@ -2,7 +2,10 @@
 PYTHON ?= python3
 DEV := $(PYTHON) scripts/dev.py
 
-.PHONY: serve test gen check-gen lint breaking bench
+.PHONY: demo serve test gen check-gen lint breaking bench
+
+demo:
+	$(DEV) demo $(ARGS)
 
 serve:
 	$(DEV) serve $(ARGS)

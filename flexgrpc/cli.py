@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -60,6 +61,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logs.configure(settings.log_level, settings.log_format)
     return run(settings)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from flexgrpc.sim.cli import run as run_simulator
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_simulator(args))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import asyncio
+    import pathlib
+
+    from flexgrpc import logs
+    from flexgrpc.demo import DEMO_DATABASE_URL, run_demo
+    from flexgrpc.sim.cli import config_from_args
+
+    settings = _settings(args)
+    if not args.database_url and settings.database_url == Settings().database_url:
+        settings = settings.replace(database_url=DEMO_DATABASE_URL)
+    logs.configure(settings.log_level, settings.log_format)
+    key_file = pathlib.Path(args.key_file) if args.key_file else None
+    asyncio.run(run_demo(settings, config_from_args(args), args.host, args.port, key_file))
+    return 0
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -160,6 +188,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve = command(sub, "serve", cmd_serve, "run the gRPC server")
     _server_flags(serve)
     _db_flag(serve)
+
+    from flexgrpc.sim.cli import add_arguments as add_simulator_flags
+
+    simulate = command(sub, "simulate", cmd_simulate, "run the provider simulator")
+    add_simulator_flags(simulate)
+
+    demo = command(
+        sub, "demo", cmd_demo, "run the server and the provider simulator, with a demo account"
+    )
+    _server_flags(demo)
+    _db_flag(demo)
+    demo.add_argument("--key-file", help="write the demo API key to this file")
+    add_simulator_flags(demo)  # --host/--port here are the simulator's
 
     db = sub.add_parser("db", help="database administration").add_subparsers(
         dest="db_command", required=True

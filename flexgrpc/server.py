@@ -172,12 +172,12 @@ class FlexServer:
 
 async def serve(settings: Settings, extra_handlers: Sequence[grpc.GenericRpcHandler] = ()) -> None:
     """Run until SIGTERM or SIGINT, then drain and stop."""
-    server = FlexServer(settings, extra_handlers)
-    await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    server = FlexServer(settings, extra_handlers)
+    await server.start()
     await stop.wait()
     log.info("shutdown signal received")
     await server.stop()

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Developer entry point that needs nothing but Python: it bootstraps .venv on first use.
 
+    python3 scripts/dev.py demo [flags]                   server + provider simulator + demo key
     python3 scripts/dev.py serve [flexgrpc serve flags]   run the server (SQLite by default)
     python3 scripts/dev.py test [pytest args]             run the test suite
     python3 scripts/dev.py gen                            regenerate the typed stubs
@@ -60,8 +61,8 @@ def main(argv: list[str]) -> int:
     bootstrap()
     if command == "bootstrap":
         return 0
-    if command == "serve":
-        return _run(BIN / "flexgrpc", "serve", *rest, check=False)
+    if command in ("serve", "demo"):
+        return _run(BIN / "flexgrpc", command, *rest, check=False)
     if command == "flexgrpc":
         return _run(BIN / "flexgrpc", *rest, check=False)
     if command == "test":

@@ -34,6 +34,8 @@ class RoutingOutcome:
     outcome: RaceOutcome = RaceOutcome.FAILED
     flex_attempts: int = 0
     time_to_start_ms: int | None = None
+    #: For a race that fell back: when, after receipt, the standard tier was dispatched.
+    fallback_after_ms: float | None = None
     usage: dict[str, Any] | None = None
     error_code: str = ""
     complete_time: dt.datetime | None = None

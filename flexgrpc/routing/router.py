@@ -171,6 +171,8 @@ class Router:
             if settlement is not None:
                 await settlement.stream.aclose()
             record.flex_attempts = progress.flex_attempts
+            if progress.fell_back_at is not None:
+                record.fallback_after_ms = (progress.fell_back_at - received_at) * 1000
             record.complete_time = record.complete_time or dt.datetime.now(dt.UTC)
             await asyncio.shield(self._sink.record(record))
 

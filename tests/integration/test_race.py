@@ -1,0 +1,111 @@
+"""The race and the fixed-tier dispatch, in process, against real simulators over HTTP."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from flexgrpc.providers.openai import ResponsesAdapter
+from flexgrpc.providers.upstream import UpstreamClient, UpstreamError, make_http_client
+from flexgrpc.routing.job import (
+    FixedTier,
+    Provider,
+    RetryPolicy,
+    Route,
+    RouteJob,
+    StartWithin,
+    Surface,
+)
+from flexgrpc.routing.race import FlexRace, RaceOutcome, RaceProgress
+from flexgrpc.sim import SimConfig, Simulator
+
+
+@pytest.fixture
+async def sims() -> AsyncIterator[tuple[Simulator, Simulator]]:
+    primary, secondary = Simulator(SimConfig(seed=1)), Simulator(SimConfig(seed=2))
+    await primary.start()
+    await secondary.start()
+    yield primary, secondary
+    await primary.stop()
+    await secondary.stop()
+
+
+def job(*, window_ms: int | None = None, routes: tuple[Route, ...] = (Route.OPENAI,),
+        retry: RetryPolicy | None = None) -> RouteJob:  # fmt: skip
+    within = StartWithin(window_ms=window_ms) if window_ms else StartWithin(tier=FixedTier.DEFAULT)
+    return RouteJob(
+        request_id="req_race",
+        surface=Surface.RESPONSES,
+        model="gpt-5-mini",
+        provider=Provider.OPENAI,
+        routes=routes,
+        start_within=within,
+        stream=True,
+        body={"model": "gpt-5-mini", "input": "hi"},
+        retry=retry,
+        received_at=time.monotonic(),
+    )
+
+
+def race_for(primary: Simulator, secondary: Simulator) -> FlexRace:
+    upstream = UpstreamClient(
+        make_http_client(),
+        # A second route to the same model: vertex is planned, so the test stands it in.
+        {Route.OPENAI: f"{primary.url}/v1", Route.VERTEX: f"{secondary.url}/v1"},
+    )
+    return FlexRace(upstream, rng=random.Random(0), retry_base_s=0.01)
+
+
+async def test_the_provider_chain_moves_on_after_a_5xx(sims: tuple[Simulator, Simulator]) -> None:
+    primary, secondary = sims
+    primary.config = SimConfig(seed=1).with_tier("standard", error_rate=1.0, error_status=503)
+    progress = RaceProgress()
+    settled = await race_for(primary, secondary).settle(
+        job(routes=(Route.OPENAI, Route.VERTEX)), ResponsesAdapter(), "sk-test", progress
+    )
+    await settled.stream.aclose()
+    assert settled.outcome is RaceOutcome.FREE_TIER
+    assert settled.stream.route is Route.VERTEX
+    assert [r.outcome for r in primary.records] == ["error"]
+    assert [r.outcome for r in secondary.records] != []
+
+
+async def test_a_429_is_retried_on_the_same_route_and_not_chained(
+    sims: tuple[Simulator, Simulator],
+) -> None:
+    primary, secondary = sims
+    primary.config = SimConfig(seed=1).with_tier("standard", refusal_rate=1.0, refusal_status=429)
+    with pytest.raises(UpstreamError) as caught:
+        await race_for(primary, secondary).settle(
+            job(routes=(Route.OPENAI, Route.VERTEX), retry=RetryPolicy(count=2)),
+            ResponsesAdapter(),
+            "sk-test",
+            RaceProgress(),
+        )
+    assert caught.value.status == 429
+    assert len(primary.records) == 3  # the first try and two retries
+    assert secondary.records == []
+
+
+async def test_flex_capacity_errors_are_retried_until_the_window_ends(
+    sims: tuple[Simulator, Simulator],
+) -> None:
+    primary, secondary = sims
+    primary.config = SimConfig(seed=1).with_tier("flex", refusal_rate=1.0)
+    progress = RaceProgress()
+    begun = time.monotonic()
+    settled = await race_for(primary, secondary).settle(
+        job(window_ms=5_000), ResponsesAdapter(), "sk-test", progress
+    )
+    await settled.stream.aclose()
+    assert settled.outcome is RaceOutcome.FELL_BACK
+    assert progress.flex_attempts > 3
+    assert progress.fell_back_at is not None
+    # Never past the window (plus the 50 ms budget); fell back because flex could not start.
+    assert progress.fell_back_at - begun <= 5.05
+    tiers = [r.service_tier for r in primary.records]
+    assert tiers[-1] == "default"
+    assert set(tiers[:-1]) == {"flex"}
