@@ -176,9 +176,7 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
         body = _typed_body(request, stream)
         return self._router.route(surface, body, current_principal(), request.routing)
 
-    async def Route(
-        self, request: route_pb2.RouteRequest, context: Any
-    ) -> route_pb2.RouteResponse:
+    async def Route(self, request: route_pb2.RouteRequest, context: Any) -> route_pb2.RouteResponse:
         parts = self._typed_parts(request, stream=False)
         answer = b""
         result = types_pb2.RoutingResult()
