@@ -34,7 +34,10 @@ from flexgrpc.db.engine import make_engine, make_sessionmaker
 from flexgrpc.db.migrate import upgrade
 from flexgrpc.providers.registry import default_adapters, route_base_urls
 from flexgrpc.providers.upstream import Timeouts, UpstreamClient, make_http_client
-from flexgrpc.routing.outcome import LogOutcomeSink, OutcomeSink
+from flexgrpc.ledger.sink import LedgerOutcomeSink
+from flexgrpc.ledger.store import LedgerStore
+from flexgrpc.ledger.writer import RecordWriter
+from flexgrpc.routing.outcome import LogOutcomeSink, OutcomeSink, TeeOutcomeSink
 from flexgrpc.routing.race import FlexRace
 from flexgrpc.routing.router import Router
 
@@ -71,11 +74,16 @@ class FlexServer:
     ) -> None:
         self.settings = settings
         self._extra_handlers = extra_handlers
-        self.sink: OutcomeSink = sink or LogOutcomeSink()
+        self._engine = make_engine(settings.database_url)
+        self.ledger = LedgerStore(make_sessionmaker(self._engine))
+        self.record_writer = RecordWriter(self.ledger)
+        # Every request's record is made durable in the ledger, then logged (access log).
+        self.sink: OutcomeSink = sink or TeeOutcomeSink(
+            LedgerOutcomeSink(self.record_writer), LogOutcomeSink()
+        )
         self.health = health.aio.HealthServicer()
         self.grpc_port: int | None = None
         self._server: aio.Server | None = None
-        self._engine = make_engine(settings.database_url)
         cipher = (
             ProviderKeyCipher.from_setting(settings.encryption_key)
             if settings.encryption_key
@@ -120,6 +128,7 @@ class FlexServer:
     async def start(self) -> None:
         s = self.settings
         await asyncio.to_thread(upgrade, self._engine)
+        self.record_writer.start()
         authenticator = Authenticator(
             self.accounts,
             cache_ttl_s=s.auth_cache_ttl_s,
@@ -161,6 +170,7 @@ class FlexServer:
         if self._server is not None:
             log.info("draining", extra={"grace_s": grace})
             await self._server.stop(grace)
+        await self.record_writer.stop()
         await self._http.aclose()
         self._engine.dispose()
         log.info("server stopped")

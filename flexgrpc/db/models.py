@@ -11,15 +11,20 @@ import datetime as dt
 from typing import Final
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     String,
+    Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -122,3 +127,79 @@ class ProviderKey(Base):
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary())
     nonce: Mapped[bytes] = mapped_column(LargeBinary())
     update_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class UsageRecord(Base):
+    """One request's record (SPEC §5): every request leaves exactly one, whatever happened.
+
+    Money columns are nano-USD integers; ``prices`` keeps the catalog prices used (JSON), so a
+    record never changes when the catalog does. Append-only: triggers refuse UPDATE and DELETE.
+    """
+
+    __tablename__ = "usage_records"
+    __table_args__ = (
+        # Listing is "an organization's records, newest first", paginated by (time, id).
+        Index("ix_usage_records_org_time", "organization_id", "create_time", "request_id"),
+    )
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(
+        String(_ID_LENGTH), ForeignKey("organizations.id", ondelete="RESTRICT")
+    )
+    api_key_id: Mapped[str] = mapped_column(String(_ID_LENGTH))
+    surface: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(128))
+    provider: Mapped[str] = mapped_column(String(16))
+    route: Mapped[str] = mapped_column(String(16))
+    #: ``default`` / ``priority`` / ``auto`` or ``flex:<window ms>``.
+    requested: Mapped[str] = mapped_column(String(32))
+    served_tier: Mapped[str] = mapped_column(String(16))
+    provider_service_tier: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(16))
+    flex_attempts: Mapped[int] = mapped_column(Integer)
+    time_to_start_ms: Mapped[int | None] = mapped_column(Integer)
+    fallback_after_ms: Mapped[float | None] = mapped_column(Float)
+    uncached_input_tokens: Mapped[int] = mapped_column(BigInteger)
+    cached_input_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger)
+    #: False when the model has no catalog price: costs are unknown, commission is 0.
+    priced: Mapped[bool] = mapped_column()
+    actual_nano_usd: Mapped[int] = mapped_column(BigInteger)
+    standard_nano_usd: Mapped[int] = mapped_column(BigInteger)
+    savings_nano_usd: Mapped[int] = mapped_column(BigInteger)
+    commission_nano_usd: Mapped[int] = mapped_column(BigInteger)
+    prices: Mapped[str] = mapped_column(Text)
+    error_code: Mapped[str] = mapped_column(String(64))
+    create_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    #: The UTC calendar day of ``create_time`` (``YYYY-MM-DD``), for per-day summaries that
+    #: group the same way on every backend.
+    create_day: Mapped[str] = mapped_column(String(10))
+    complete_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class LedgerEntry(Base):
+    """One leg of a double-entry transaction. Entries are never updated or deleted (triggers
+    enforce it); a balance is the sum of an account's entries; each transaction sums to zero.
+    """
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        # Idempotency: a transaction (e.g. ``commission:<request id>``) posts each leg once.
+        UniqueConstraint("transaction_id", "account", name="uq_ledger_entries_transaction_account"),
+        Index("ix_ledger_entries_org_account", "organization_id", "account"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    transaction_id: Mapped[str] = mapped_column(String(128))
+    organization_id: Mapped[str] = mapped_column(
+        String(_ID_LENGTH), ForeignKey("organizations.id", ondelete="RESTRICT")
+    )
+    #: ``receivable`` (the organization owes us), ``commission_revenue``, ``clearing``, …
+    account: Mapped[str] = mapped_column(String(32))
+    #: Signed nano-USD: debits positive, credits negative.
+    amount_nano_usd: Mapped[int] = mapped_column(BigInteger)
+    create_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())

@@ -18,6 +18,17 @@ from flexgrpc.routing.race import RaceOutcome
 
 
 @dataclass
+class TokenCounts:
+    """Normalised usage: cached input and reasoning are parts of input and output."""
+
+    uncached_input: int = 0
+    cached_input: int = 0
+    cache_write: int = 0
+    output: int = 0
+    reasoning: int = 0
+
+
+@dataclass
 class RoutingOutcome:
     request_id: str
     organization_id: str
@@ -37,6 +48,15 @@ class RoutingOutcome:
     #: For a race that fell back: when, after receipt, the standard tier was dispatched.
     fallback_after_ms: float | None = None
     usage: dict[str, Any] | None = None
+    tokens: TokenCounts = field(default_factory=TokenCounts)
+    #: Money in nano-USD; ``priced`` is false when the model has no catalog price.
+    priced: bool = False
+    actual_nano_usd: int = 0
+    standard_nano_usd: int = 0
+    savings_nano_usd: int = 0
+    commission_nano_usd: int = 0
+    #: The catalog prices used, kept with the record so history never changes with prices.
+    prices: dict[str, Any] = field(default_factory=dict)
     error_code: str = ""
     complete_time: dt.datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -49,6 +69,17 @@ class RoutingOutcome:
 
 class OutcomeSink(Protocol):
     async def record(self, outcome: RoutingOutcome) -> None: ...
+
+
+class TeeOutcomeSink:
+    """Hands each outcome to several sinks in order (e.g. the ledger, then the access log)."""
+
+    def __init__(self, *sinks: OutcomeSink) -> None:
+        self._sinks = sinks
+
+    async def record(self, outcome: RoutingOutcome) -> None:
+        for sink in self._sinks:
+            await sink.record(outcome)
 
 
 class LogOutcomeSink:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
@@ -27,6 +28,8 @@ from flexgrpc.routing.job import Provider, RouteJob, Surface
 from flexgrpc.routing.outcome import OutcomeSink, RoutingOutcome
 from flexgrpc.routing.race import FlexRace, RaceOutcome, RaceProgress, Settlement
 from flexgrpc.routing.request import parse_request
+
+log = logging.getLogger("flexgrpc.router")
 
 _NO_KEY = {
     Provider.OPENAI: ("no_byok_key", "OpenAI"),
@@ -86,6 +89,13 @@ def upstream_failure(error: UpstreamError, provider: Provider) -> FlexError:
     )
 
 
+Pricer = Callable[[RoutingOutcome, Adapter], None]
+
+
+def no_pricing(outcome: RoutingOutcome, adapter: Adapter) -> None:
+    """Leave money fields empty (the model is treated as unpriced: no commission)."""
+
+
 class Router:
     def __init__(
         self,
@@ -94,12 +104,14 @@ class Router:
         provider_key: Callable[[str, str], Any],
         sink: OutcomeSink,
         *,
+        pricer: Pricer = no_pricing,
         max_body_bytes: int = 1_000_000,
     ) -> None:
         self._race = race
         self._adapters = dict(adapters)
         self._provider_key = provider_key
         self._sink = sink
+        self._pricer = pricer
         self._max_body_bytes = max_body_bytes
 
     async def route(
@@ -109,74 +121,11 @@ class Router:
         principal: Principal,
         controls: types_pb2.RoutingControls | None = None,
     ) -> AsyncGenerator[Part, None]:
-        received_at = time.monotonic()
-        request_id = f"req_{uuid.uuid4().hex}"
-        record = RoutingOutcome(
-            request_id=request_id,
-            organization_id=principal.organization_id,
-            api_key_id=principal.api_key_id,
-            surface=surface.value,
-            create_time=dt.datetime.now(dt.UTC),
-        )
-        progress = RaceProgress()
-        settlement: Settlement | None = None
-        try:
-            job = parse_request(
-                surface,
-                body,
-                request_id=request_id,
-                received_at=received_at,
-                controls=controls,
-                max_body_bytes=self._max_body_bytes,
-            )
-            record.describe_job(job)
-            adapter = self._adapter(job)
-            api_key = await self._key(principal, job.provider)
-            try:
-                settlement = await self._race.settle(job, adapter, api_key, progress)
-            except UpstreamError as error:
-                raise upstream_failure(error, job.provider) from error
-            stream = settlement.stream
-            tracker = stream.tracker
-            record.outcome = settlement.outcome
-            record.time_to_start_ms = round(settlement.time_to_start_s * 1000)
-            record.route = stream.route.value
+        run = _Run(self, surface, principal)
+        async for part in run.parts(body, controls):
+            yield part
 
-            def settled() -> Settled:
-                return Settled(
-                    request_id=request_id,
-                    served_tier=adapter.normalise_tier(tracker.served_tier or ""),
-                    provider_service_tier=tracker.served_tier or "",
-                    outcome=settlement.outcome,
-                    flex_attempts=progress.flex_attempts,
-                    time_to_start_s=settlement.time_to_start_s,
-                    content_type="text/event-stream" if job.stream else "application/json",
-                )
-
-            async for part in self._relay(job, adapter, settlement, record, settled):
-                yield part
-            record.complete_time = dt.datetime.now(dt.UTC)
-            record.flex_attempts = progress.flex_attempts
-            yield Completed(record)
-        except FlexError as error:
-            record.outcome, record.error_code = RaceOutcome.FAILED, error.code
-            raise
-        except (asyncio.CancelledError, GeneratorExit):
-            record.outcome, record.error_code = RaceOutcome.CANCELED, "canceled"
-            raise
-        except BaseException:
-            record.outcome, record.error_code = RaceOutcome.FAILED, "internal_error"
-            raise
-        finally:
-            if settlement is not None:
-                await settlement.stream.aclose()
-            record.flex_attempts = progress.flex_attempts
-            if progress.fell_back_at is not None:
-                record.fallback_after_ms = (progress.fell_back_at - received_at) * 1000
-            record.complete_time = record.complete_time or dt.datetime.now(dt.UTC)
-            await asyncio.shield(self._sink.record(record))
-
-    def _adapter(self, job: RouteJob) -> Adapter:
+    def adapter_for(self, job: RouteJob) -> Adapter:
         adapter = self._adapters.get((job.surface, job.provider))
         if adapter is None:
             raise FlexError(
@@ -186,7 +135,7 @@ class Router:
             )
         return adapter
 
-    async def _key(self, principal: Principal, provider: Provider) -> str:
+    async def provider_key(self, principal: Principal, provider: Provider) -> str:
         key = await self._provider_key(principal.organization_id, provider.value)
         if key is None:
             code, name = _NO_KEY[provider]
@@ -198,24 +147,103 @@ class Router:
             )
         return str(key)
 
-    async def _relay(
-        self,
-        job: RouteJob,
-        adapter: Adapter,
-        settlement: Settlement,
-        record: RoutingOutcome,
-        settled: Callable[[], Settled],
+
+class _Run:
+    """One request's journey; owns its record, which it stores exactly once.
+
+    A completed answer's record is stored (durably, when the sink is the ledger) before the
+    end of the answer is released: before the terminal event of a stream, before the body of
+    a non-streamed answer. Any other ending stores it in ``finally``.
+    """
+
+    def __init__(self, router: Router, surface: Surface, principal: Principal) -> None:
+        self.router = router
+        self.principal = principal
+        self.received_at = time.monotonic()
+        self.request_id = f"req_{uuid.uuid4().hex}"
+        self.record = RoutingOutcome(
+            request_id=self.request_id,
+            organization_id=principal.organization_id,
+            api_key_id=principal.api_key_id,
+            surface=surface.value,
+            create_time=dt.datetime.now(dt.UTC),
+        )
+        self.surface = surface
+        self.progress = RaceProgress()
+        self.settlement: Settlement | None = None
+        self.adapter: Adapter | None = None
+        self.stored = False
+
+    async def parts(
+        self, body: bytes, controls: types_pb2.RoutingControls | None
+    ) -> AsyncGenerator[Part, None]:
+        record = self.record
+        try:
+            job = parse_request(
+                self.surface,
+                body,
+                request_id=self.request_id,
+                received_at=self.received_at,
+                controls=controls,
+                max_body_bytes=self.router._max_body_bytes,
+            )
+            record.describe_job(job)
+            self.adapter = adapter = self.router.adapter_for(job)
+            api_key = await self.router.provider_key(self.principal, job.provider)
+            try:
+                self.settlement = await self.router._race.settle(
+                    job, adapter, api_key, self.progress
+                )
+            except UpstreamError as error:
+                raise upstream_failure(error, job.provider) from error
+            record.outcome = self.settlement.outcome
+            record.time_to_start_ms = round(self.settlement.time_to_start_s * 1000)
+            record.route = self.settlement.stream.route.value
+            async for part in self._answer(job, adapter, self.settlement):
+                yield part
+            yield Completed(record)
+        except FlexError as error:
+            record.outcome, record.error_code = RaceOutcome.FAILED, error.code
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            record.outcome, record.error_code = RaceOutcome.CANCELED, "canceled"
+            raise
+        except BaseException:
+            record.outcome, record.error_code = RaceOutcome.FAILED, "internal_error"
+            raise
+        finally:
+            if self.settlement is not None:
+                await self.settlement.stream.aclose()
+            if not self.stored:
+                await asyncio.shield(self._store(raise_errors=False))
+
+    def _settled(self, job: RouteJob, adapter: Adapter, settlement: Settlement) -> Settled:
+        tracker = settlement.stream.tracker
+        return Settled(
+            request_id=self.request_id,
+            served_tier=adapter.normalise_tier(tracker.served_tier or ""),
+            provider_service_tier=tracker.served_tier or "",
+            outcome=settlement.outcome,
+            flex_attempts=self.progress.flex_attempts,
+            time_to_start_s=settlement.time_to_start_s,
+            content_type="text/event-stream" if job.stream else "application/json",
+        )
+
+    async def _answer(
+        self, job: RouteJob, adapter: Adapter, settlement: Settlement
     ) -> AsyncIterator[Settled | Chunk]:
         """``Settled`` then the answer. A streamed answer is announced as soon as it started
-        (with the tier known then); a non-streamed one once it is whole, so that what is
-        announced (tier, and cost once priced) is final.
+        (with the tier known then); a non-streamed one once it is whole and recorded, so that
+        what is announced (tier, cost) is final.
         """
         stream = settlement.stream
         tracker = stream.tracker
         try:
             if job.stream:
-                yield settled()
+                yield self._settled(job, adapter, settlement)
                 async for event in stream.events():
+                    if tracker.finished and not self.stored:
+                        await self._store(raise_errors=True)  # before the terminal event
                     for frame in tracker.present(event):
                         yield Chunk(frame)
                 for frame in tracker.present_end():
@@ -224,17 +252,42 @@ class Router:
                 async for _ in stream.events():
                     pass
                 answer = json.dumps(tracker.present_result(), ensure_ascii=False)
-                yield settled()
+                await self._store(raise_errors=True)
+                yield self._settled(job, adapter, settlement)
                 yield Chunk(answer.encode())
         except StreamBroken as broken:
-            record.outcome, record.error_code = RaceOutcome.FAILED, "upstream_stream_broken"
+            self.record.outcome = RaceOutcome.FAILED
+            self.record.error_code = "upstream_stream_broken"
             message = f"The provider's answer broke off after it started: {broken.reason}."
             if job.stream and not broken.relayed:
                 yield Chunk(tracker.error_frame(adapter, "upstream_stream_broken", message))
             raise FlexError(
                 "upstream_error", message, metadata={"provider": job.provider.value}
             ) from broken
-        finally:
+
+    def _finalise(self) -> None:
+        """Fill the record from what the upstream stream reported, and price it."""
+        record, progress = self.record, self.progress
+        record.flex_attempts = progress.flex_attempts
+        if progress.fell_back_at is not None:
+            record.fallback_after_ms = (progress.fell_back_at - self.received_at) * 1000
+        if self.settlement is not None and self.adapter is not None:
+            tracker = self.settlement.stream.tracker
             record.provider_service_tier = tracker.served_tier or ""
-            record.served_tier = adapter.normalise_tier(tracker.served_tier or "")
+            record.served_tier = self.adapter.normalise_tier(tracker.served_tier or "")
             record.usage = tracker.usage
+            self.router._pricer(record, self.adapter)
+        record.complete_time = dt.datetime.now(dt.UTC)
+
+    async def _store(self, *, raise_errors: bool) -> None:
+        self.stored = True
+        self._finalise()
+        try:
+            await self.router._sink.record(self.record)
+        except Exception as exc:
+            log.error("could not store the record of %s", self.request_id, exc_info=exc)
+            if raise_errors:
+                raise FlexError(
+                    "internal_error",
+                    "The answer could not be recorded, so it was not completed; retry it.",
+                ) from exc

@@ -11,9 +11,11 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+import sqlalchemy as sa
 from flexinference.v1 import route_pb2, route_pb2_grpc, types_pb2
 from google.api import httpbody_pb2
 from google.protobuf import duration_pb2
+from sqlalchemy import orm as sa_orm
 
 from flexgrpc.accounts.crypto import generate_encryption_key
 from flexgrpc.accounts.store import AccountStore
@@ -67,6 +69,17 @@ def routed(
     )
     yield server, store, server.target
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def records(
+    routed: tuple[ServerProcess, AccountStore, str],
+) -> Iterator[sa_orm.sessionmaker[sa_orm.Session]]:
+    from flexgrpc.db.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(f"sqlite:///{routed[0].stderr_path.parent / 'route.db'}")
+    yield make_sessionmaker(engine)
+    engine.dispose()
 
 
 @pytest.fixture
@@ -422,3 +435,55 @@ def test_typed_stream_route_sends_settled_chunks_then_completed(stub: Any, org: 
     assert messages[0].settled.outcome == types_pb2.RACE_OUTCOME_FREE_TIER
     assert messages[-2].chunk.data == b"data: [DONE]\n\n"
     assert messages[-1].completed.served_tier == types_pb2.SERVED_TIER_STANDARD
+
+
+def _records_of(sessions: sa_orm.sessionmaker[sa_orm.Session], org: str) -> list[Any]:
+    from flexgrpc.db.models import UsageRecord
+
+    with sessions() as session:
+        return list(
+            session.scalars(
+                sa.select(UsageRecord)
+                .where(UsageRecord.organization_id == org)
+                .order_by(UsageRecord.create_time)
+            )
+        )
+
+
+def test_every_request_leaves_exactly_one_record(
+    stub: Any, org: Caller, sim: SimulatorThread, records: Any
+) -> None:
+    from flexgrpc.ledger.audit import audit
+
+    _, won_meta, _ = responses(
+        stub, org, model=OPENAI_MODEL, input="hi", start_within="00h-00m-30s"
+    )
+    _, free_meta, _ = responses(stub, org, model=OPENAI_MODEL, input="hi", start_within="default")
+    with pytest.raises(grpc.RpcError):
+        responses(stub, org, model=OPENAI_MODEL, input="hi", start_within="nope")
+    sim.config = SimConfig(seed=7).with_tier("flex", start_delay="fixed:60s")
+    with pytest.raises(grpc.RpcError):
+        responses(
+            stub, org, timeout=0.5, model=OPENAI_MODEL, input="hi", start_within="00h-00m-30s"
+        )
+    _, fell_meta, _ = responses(
+        stub, org, model=OPENAI_MODEL, input="hi", start_within="00h-00m-05s"
+    )
+    time.sleep(0.5)  # the cancelled request is recorded as the server notices the cancellation
+    found = _records_of(records, org.organization_id)
+    assert [r.outcome for r in found] == [
+        "flex_won",
+        "free_tier",
+        "failed",
+        "canceled",
+        "fell_back",
+    ]
+    assert found[0].request_id == won_meta["x-flexinference-request-id"]
+    assert found[1].request_id == free_meta["x-flexinference-request-id"]
+    assert found[4].request_id == fell_meta["x-flexinference-request-id"]
+    assert found[2].error_code == "invalid_start_within"
+    assert found[3].error_code == "canceled"
+    assert (found[0].served_tier, found[4].served_tier) == ("flex", "standard")
+    assert found[4].fallback_after_ms >= 5000
+    assert all(r.api_key_id == org.key_id for r in found)
+    assert audit(records) == []

@@ -1,0 +1,1 @@
+"""Usage records and the append-only double-entry ledger of commissions."""
