@@ -16,6 +16,7 @@ from flexinference.v1 import (
     route_pb2,
     route_pb2_grpc,
     usage_pb2,
+    usage_pb2_grpc,
 )
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -29,14 +30,16 @@ from flexgrpc.api.auth import Authenticator
 from flexgrpc.api.interceptors import AuthInterceptor, ErrorInterceptor
 from flexgrpc.api.route import RouteServicer
 from flexgrpc.api.unimplemented import unimplemented_service
+from flexgrpc.api.usage import UsageServicer
 from flexgrpc.config import Settings
 from flexgrpc.db.engine import make_engine, make_sessionmaker
 from flexgrpc.db.migrate import upgrade
-from flexgrpc.providers.registry import default_adapters, route_base_urls
-from flexgrpc.providers.upstream import Timeouts, UpstreamClient, make_http_client
+from flexgrpc.ledger.queries import UsageQueries
 from flexgrpc.ledger.sink import LedgerOutcomeSink
 from flexgrpc.ledger.store import LedgerStore
 from flexgrpc.ledger.writer import RecordWriter
+from flexgrpc.providers.registry import default_adapters, route_base_urls
+from flexgrpc.providers.upstream import Timeouts, UpstreamClient, make_http_client
 from flexgrpc.routing.outcome import LogOutcomeSink, OutcomeSink, TeeOutcomeSink
 from flexgrpc.routing.race import FlexRace
 from flexgrpc.routing.router import Router
@@ -53,7 +56,6 @@ _SERVICES = {
     "BillingService": billing_pb2.DESCRIPTOR.services_by_name["BillingService"],
 }
 _PENDING = {
-    "UsageService": "the ledger issue (#4)",
     "BillingService": "the billing issue (#5)",
 }
 SERVICE_NAMES = tuple(d.full_name for d in _SERVICES.values())
@@ -146,6 +148,9 @@ class FlexServer:
             AccountServicer(self.accounts), server
         )
         route_pb2_grpc.add_RouteServiceServicer_to_server(RouteServicer(self.router), server)
+        usage_pb2_grpc.add_UsageServiceServicer_to_server(
+            UsageServicer(UsageQueries(make_sessionmaker(self._engine))), server
+        )
         handlers = [unimplemented_service(_SERVICES[n], why) for n, why in _PENDING.items()]
         server.add_generic_rpc_handlers([*handlers, *self._extra_handlers])
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

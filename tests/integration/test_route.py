@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -17,87 +16,15 @@ from google.api import httpbody_pb2
 from google.protobuf import duration_pb2
 from sqlalchemy import orm as sa_orm
 
-from flexgrpc.accounts.crypto import generate_encryption_key
 from flexgrpc.accounts.store import AccountStore
-from flexgrpc.sim import SimConfig, SimulatorThread, run_in_thread
+from flexgrpc.sim import SimConfig, SimulatorThread
 from tests.integration.conftest import Caller, new_caller
 from tests.richstatus import rich_error
-from tests.serverproc import ServerProcess, start_server
+from tests.serverproc import ServerProcess
 
 OPENAI_MODEL = "gpt-5-mini"
 GEMINI_MODEL = "gemini-3-flash-preview"
 CLAUDE_MODEL = "claude-sonnet-4-5"
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[SimulatorThread]:
-    with run_in_thread(SimConfig(seed=7)) as thread:
-        yield thread
-
-
-@pytest.fixture(autouse=True)
-def _fresh_sim(sim: SimulatorThread) -> None:
-    sim.config = SimConfig(seed=7)
-    sim.reset()
-
-
-@pytest.fixture(scope="module")
-def routed(
-    tmp_path_factory: pytest.TempPathFactory, sim: SimulatorThread
-) -> Iterator[tuple[ServerProcess, AccountStore, str]]:
-    from flexgrpc.accounts.crypto import ProviderKeyCipher
-    from flexgrpc.db.engine import make_engine, make_sessionmaker
-    from flexgrpc.db.migrate import upgrade
-
-    home = tmp_path_factory.mktemp("route")
-    url = f"sqlite:///{home / 'route.db'}"
-    secret = generate_encryption_key()
-    upgrade(url)
-    store = AccountStore(
-        make_sessionmaker(make_engine(url)), ProviderKeyCipher.from_setting(secret)
-    )
-    server = start_server(
-        home,
-        {
-            "FLEXGRPC_DATABASE_URL": url,
-            "FLEXGRPC_ENCRYPTION_KEY": secret,
-            "FLEXGRPC_OPENAI_BASE_URL": f"{sim.url}/v1",
-            "FLEXGRPC_ANTHROPIC_BASE_URL": f"{sim.url}/v1",
-            "FLEXGRPC_GEMINI_BASE_URL": f"{sim.url}/v1beta",
-            "FLEXGRPC_LOG_LEVEL": "INFO",
-        },
-    )
-    yield server, store, server.target
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def records(
-    routed: tuple[ServerProcess, AccountStore, str],
-) -> Iterator[sa_orm.sessionmaker[sa_orm.Session]]:
-    from flexgrpc.db.engine import make_engine, make_sessionmaker
-
-    engine = make_engine(f"sqlite:///{routed[0].stderr_path.parent / 'route.db'}")
-    yield make_sessionmaker(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def org(routed: tuple[ServerProcess, AccountStore, str]) -> Caller:
-    _, store, _ = routed
-    caller = new_caller(store, "Router Co")
-    store.set_provider_key(caller.organization_id, "openai", "sk-test-" + "a" * 32)
-    store.set_provider_key(caller.organization_id, "gemini", "AIza" + "b" * 35)
-    store.set_provider_key(caller.organization_id, "anthropic", "sk-ant-" + "c" * 32)
-    return caller
-
-
-@pytest.fixture
-def stub(
-    routed: tuple[ServerProcess, AccountStore, str],
-) -> Iterator[route_pb2_grpc.RouteServiceStub]:
-    with grpc.insecure_channel(routed[2]) as channel:
-        yield route_pb2_grpc.RouteServiceStub(channel)
 
 
 def body(**fields: Any) -> httpbody_pb2.HttpBody:

@@ -6,7 +6,7 @@ import time
 
 import grpc
 import pytest
-from flexinference.v1 import accounts_pb2, accounts_pb2_grpc, usage_pb2, usage_pb2_grpc
+from flexinference.v1 import accounts_pb2, accounts_pb2_grpc, billing_pb2, billing_pb2_grpc
 
 from flexgrpc.accounts.api_keys import generate_api_key
 from flexgrpc.accounts.store import AccountStore
@@ -158,11 +158,11 @@ def test_api_keys_page_with_opaque_tokens(
 def test_later_services_answer_unimplemented_with_error_info(
     channel: grpc.Channel, caller: Caller
 ) -> None:
-    stub = usage_pb2_grpc.UsageServiceStub(channel)
-    request = usage_pb2.ListUsageRecordsRequest(parent="organizations/-")
-    error = rich_error(_fail(lambda: stub.ListUsageRecords(request, metadata=caller.metadata)))
+    stub = billing_pb2_grpc.BillingServiceStub(channel)
+    request = billing_pb2.ListInvoicesRequest(parent="organizations/-")
+    error = rich_error(_fail(lambda: stub.ListInvoices(request, metadata=caller.metadata)))
     assert error.code == grpc.StatusCode.UNIMPLEMENTED
     assert error.reason == "unimplemented"
     # ...but only once authenticated: the contract is not open to anonymous callers.
-    error = rich_error(_fail(lambda: stub.ListUsageRecords(request)))
+    error = rich_error(_fail(lambda: stub.ListInvoices(request)))
     assert error.reason == "missing_api_key"

@@ -1,0 +1,259 @@
+"""UsageService: an organization's records and summaries (micro-USD, rounded half up once)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from typing import Any
+
+from flexinference.v1 import types_pb2, usage_pb2, usage_pb2_grpc
+from google.protobuf import timestamp_pb2
+from google.type import date_pb2
+
+from flexgrpc.api.auth import current_principal
+from flexgrpc.api.pagination import decode_token, encode_token, page_size
+from flexgrpc.api.resources import organization_id
+from flexgrpc.db.models import UsageRecord
+from flexgrpc.errors import FlexError
+from flexgrpc.ledger.queries import RecordFilter, Summary, UsageQueries
+
+_SERVED = {
+    "standard": types_pb2.SERVED_TIER_STANDARD,
+    "flex": types_pb2.SERVED_TIER_FLEX,
+    "priority": types_pb2.SERVED_TIER_PRIORITY,
+    "other": types_pb2.SERVED_TIER_OTHER,
+}
+_SERVED_NAMES = {v: k for k, v in _SERVED.items()}
+_OUTCOMES = {
+    "flex_won": types_pb2.RACE_OUTCOME_FLEX_WON,
+    "fell_back": types_pb2.RACE_OUTCOME_FELL_BACK,
+    "free_tier": types_pb2.RACE_OUTCOME_FREE_TIER,
+    "failed": types_pb2.RACE_OUTCOME_FAILED,
+    "canceled": types_pb2.RACE_OUTCOME_CANCELED,
+}
+_OUTCOME_NAMES = {v: k for k, v in _OUTCOMES.items()}
+_SURFACES = {
+    "responses": types_pb2.SURFACE_RESPONSES,
+    "chat_completions": types_pb2.SURFACE_CHAT_COMPLETIONS,
+    "messages": types_pb2.SURFACE_MESSAGES,
+    "interactions": types_pb2.SURFACE_INTERACTIONS,
+}
+_ROUTES = {
+    "openai": types_pb2.PROVIDER_ROUTE_OPENAI,
+    "google": types_pb2.PROVIDER_ROUTE_GOOGLE,
+    "anthropic": types_pb2.PROVIDER_ROUTE_ANTHROPIC,
+}
+_TIERS = {
+    "default": types_pb2.START_TIER_DEFAULT,
+    "priority": types_pb2.START_TIER_PRIORITY,
+    "auto": types_pb2.START_TIER_AUTO,
+}
+_GROUPING = {
+    usage_pb2.SUMMARY_GROUPING_UNSPECIFIED: (True, True),
+    usage_pb2.SUMMARY_GROUPING_MODEL_DAY: (True, True),
+    usage_pb2.SUMMARY_GROUPING_MODEL: (True, False),
+    usage_pb2.SUMMARY_GROUPING_DAY: (False, True),
+    usage_pb2.SUMMARY_GROUPING_NONE: (False, False),
+}
+
+
+def micro_usd(nano: int) -> int:
+    """Nano-USD to micro-USD, rounding half up: the one rounding step clients see."""
+    return (nano + 500) // 1000
+
+
+def _timestamp(value: dt.datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def _cost(actual: int, standard: int, savings: int, commission: int) -> types_pb2.Cost:
+    return types_pb2.Cost(
+        actual_micro_usd=micro_usd(actual),
+        standard_micro_usd=micro_usd(standard),
+        savings_micro_usd=micro_usd(savings),
+        commission_micro_usd=micro_usd(commission),
+        currency_code="USD",
+    )
+
+
+def _requested(value: str) -> types_pb2.RequestedTier:
+    if value.startswith("flex:"):
+        requested = types_pb2.RequestedTier()
+        requested.flex_window.FromMilliseconds(int(value.removeprefix("flex:")))
+        return requested
+    return types_pb2.RequestedTier(tier=_TIERS.get(value, types_pb2.START_TIER_UNSPECIFIED))
+
+
+def _prices(data: dict[str, Any], key: str) -> usage_pb2.TierPrices | None:
+    side = data.get(key)
+    if not isinstance(side, dict):
+        return None
+    return usage_pb2.TierPrices(
+        tier=_SERVED.get(str(side.get("tier", "")), types_pb2.SERVED_TIER_UNSPECIFIED),
+        input_micro_usd_per_mtok=int(side.get("input_micro_usd_per_mtok", 0)),
+        cached_input_micro_usd_per_mtok=int(side.get("cached_input_micro_usd_per_mtok", 0)),
+        cache_write_micro_usd_per_mtok=int(side.get("cache_write_micro_usd_per_mtok", 0)),
+        output_micro_usd_per_mtok=int(side.get("output_micro_usd_per_mtok", 0)),
+        effective_date=str(side.get("effective_date", "")),
+    )
+
+
+def record_message(r: UsageRecord) -> usage_pb2.UsageRecord:
+    message = usage_pb2.UsageRecord(
+        name=f"organizations/{r.organization_id}/usageRecords/{r.request_id}",
+        request_id=r.request_id,
+        api_key_id=r.api_key_id,
+        surface=_SURFACES.get(r.surface, types_pb2.SURFACE_UNSPECIFIED),
+        model=r.model,
+        provider=_ROUTES.get(r.route, types_pb2.PROVIDER_ROUTE_UNSPECIFIED),
+        requested_tier=_requested(r.requested),
+        served_tier=_SERVED.get(r.served_tier, types_pb2.SERVED_TIER_UNSPECIFIED),
+        provider_service_tier=r.provider_service_tier,
+        outcome=_OUTCOMES.get(r.outcome, types_pb2.RACE_OUTCOME_UNSPECIFIED),
+        flex_attempts=r.flex_attempts,
+        tokens=types_pb2.TokenCounts(
+            uncached_input_tokens=r.uncached_input_tokens,
+            cached_input_tokens=r.cached_input_tokens,
+            cache_write_tokens=r.cache_write_tokens,
+            output_tokens=r.output_tokens,
+            reasoning_tokens=r.reasoning_tokens,
+        ),
+        cost=_cost(
+            r.actual_nano_usd, r.standard_nano_usd, r.savings_nano_usd, r.commission_nano_usd
+        ),
+        error_code=r.error_code,
+        create_time=_timestamp(r.create_time),
+        complete_time=_timestamp(r.complete_time),
+    )
+    if r.time_to_start_ms is not None:
+        message.time_to_start.FromMilliseconds(r.time_to_start_ms)
+    prices = json.loads(r.prices or "{}")
+    for key, field in (("actual", "actual_prices"), ("standard", "standard_prices")):
+        found = _prices(prices, key)
+        if found is not None:
+            getattr(message, field).CopyFrom(found)
+    return message
+
+
+def _summary_message(s: Summary) -> usage_pb2.UsageSummary:
+    message = usage_pb2.UsageSummary(
+        model=s.model or "",
+        request_count=s.requests,
+        flex_race_count=s.flex_races,
+        flex_won_count=s.flex_won,
+        flex_share=s.flex_races / s.requests if s.requests else 0.0,
+        flex_win_rate=s.flex_won / s.flex_races if s.flex_races else 0.0,
+        cost=_cost(
+            s.actual_nano_usd, s.standard_nano_usd, s.savings_nano_usd, s.commission_nano_usd
+        ),
+    )
+    if s.day:
+        year, month, day = (int(p) for p in s.day.split("-"))
+        message.day.CopyFrom(date_pb2.Date(year=year, month=month, day=day))
+    return message
+
+
+def _time(stamp: timestamp_pb2.Timestamp, present: bool) -> dt.datetime | None:
+    return stamp.ToDatetime(tzinfo=dt.UTC) if present else None
+
+
+class UsageServicer(usage_pb2_grpc.UsageServiceServicer):
+    def __init__(self, queries: UsageQueries) -> None:
+        self._queries = queries
+
+    async def ListUsageRecords(
+        self, request: usage_pb2.ListUsageRecordsRequest, context: Any
+    ) -> usage_pb2.ListUsageRecordsResponse:
+        org = organization_id(request.parent, current_principal(), field="parent")
+        start = _time(request.start_time, request.HasField("start_time"))
+        end = _time(request.end_time, request.HasField("end_time"))
+        filters = RecordFilter(
+            organization_id=org,
+            start_time=start,
+            end_time=end,
+            model=request.model or None,
+            served_tier=_SERVED_NAMES.get(request.served_tier),
+            outcome=_OUTCOME_NAMES.get(request.outcome),
+        )
+        size = page_size(request.page_size)
+        arguments = {
+            "org": org, "start": str(start), "end": str(end), "model": request.model,
+            "tier": request.served_tier, "outcome": request.outcome,
+        }  # fmt: skip
+        cursor = decode_token(request.page_token, arguments)
+        after = None
+        if cursor is not None:
+            try:
+                after = (dt.datetime.fromisoformat(str(cursor[0])), str(cursor[1]))
+            except (IndexError, ValueError):
+                raise FlexError(
+                    "invalid_argument", "page_token is malformed.", field="page_token"
+                ) from None
+        rows = await asyncio.to_thread(self._queries.page, filters, size + 1, after)
+        token = ""
+        if len(rows) > size:
+            rows = rows[:size]
+            token = encode_token([rows[-1].create_time.isoformat(), rows[-1].request_id], arguments)
+        return usage_pb2.ListUsageRecordsResponse(
+            usage_records=[record_message(r) for r in rows], next_page_token=token
+        )
+
+    async def GetUsageRecord(
+        self, request: usage_pb2.GetUsageRecordRequest, context: Any
+    ) -> usage_pb2.UsageRecord:
+        parent, _, request_id = request.name.rpartition("/usageRecords/")
+        if not parent or not request_id:
+            raise FlexError(
+                "invalid_argument",
+                "name must be `organizations/{organization}/usageRecords/{request_id}`.",
+                field="name",
+            )
+        org = organization_id(parent, current_principal(), field="name")
+        found = await asyncio.to_thread(self._queries.get, org, request_id)
+        if found is None:
+            raise FlexError("not_found", f"{request.name[:120]} does not exist.", field="name")
+        return record_message(found)
+
+    async def SummarizeUsage(
+        self, request: usage_pb2.SummarizeUsageRequest, context: Any
+    ) -> usage_pb2.SummarizeUsageResponse:
+        org = organization_id(request.parent, current_principal(), field="parent")
+        if not request.HasField("start_time") or not request.HasField("end_time"):
+            raise FlexError(
+                "invalid_argument",
+                "start_time and end_time are required (RFC 3339, end exclusive), for example "
+                "2026-11-01T00:00:00Z and 2026-12-01T00:00:00Z.",
+                field="start_time" if not request.HasField("start_time") else "end_time",
+            )
+        start = request.start_time.ToDatetime(tzinfo=dt.UTC)
+        end = request.end_time.ToDatetime(tzinfo=dt.UTC)
+        if end <= start:
+            raise FlexError(
+                "invalid_argument", "end_time must be after start_time.", field="end_time"
+            )
+        grouping = _GROUPING.get(request.group_by)
+        if grouping is None:
+            raise FlexError(
+                "invalid_argument", "group_by is not a known grouping.", field="group_by"
+            )
+        filters = RecordFilter(organization_id=org, start_time=start, end_time=end)
+        groups = await asyncio.to_thread(
+            self._queries.summarize, filters, by_model=grouping[0], by_day=grouping[1]
+        )
+        (total,) = await asyncio.to_thread(
+            self._queries.summarize, filters, by_model=False, by_day=False
+        )
+        size = page_size(request.page_size, default=100)
+        arguments = {"org": org, "start": str(start), "end": str(end), "g": request.group_by}
+        cursor = decode_token(request.page_token, arguments)
+        offset = int(cursor[0]) if cursor else 0
+        page = groups[offset : offset + size]
+        token = encode_token([offset + size], arguments) if offset + size < len(groups) else ""
+        return usage_pb2.SummarizeUsageResponse(
+            summaries=[_summary_message(s) for s in page],
+            next_page_token=token,
+            total=_summary_message(total),
+        )
