@@ -135,35 +135,37 @@ def stack(
         home / "sim.log",
         "simulator listening",
     )
-    url = f"sqlite:///{home / 'bench.db'}"
-    secret = generate_encryption_key()
-    upgrade(url)
-    cipher = ProviderKeyCipher.from_setting(secret)
-    store = AccountStore(make_sessionmaker(make_engine(url)), cipher)
-    org = store.create_organization("bench")
-    _, api_key = store.create_api_key(org.id)
-    for provider, key in (("openai", "sk-bench-" + "0" * 32), ("gemini", "AIza" + "0" * 35),
-                          ("anthropic", "sk-ant-bench-" + "0" * 24)):  # fmt: skip
-        store.set_provider_key(org.id, provider, key)
-    sim_url = f"http://127.0.0.1:{sim.port}"
-    server = _spawn(
-        [python, "-m", "flexgrpc.cli", "serve", "--grpc-port", "0"],
-        {
-            "FLEXGRPC_DATABASE_URL": url,
-            "FLEXGRPC_ENCRYPTION_KEY": secret,
-            "FLEXGRPC_OPENAI_BASE_URL": f"{sim_url}/v1",
-            "FLEXGRPC_ANTHROPIC_BASE_URL": f"{sim_url}/v1",
-            "FLEXGRPC_GEMINI_BASE_URL": f"{sim_url}/v1beta",
-            "FLEXGRPC_LOG_LEVEL": "INFO",
-            **(server_env or {}),
-        },
-        home / "server.log",
-        "grpc listening",
-    )
+    server: Proc | None = None
     try:
+        url = f"sqlite:///{home / 'bench.db'}"
+        secret = generate_encryption_key()
+        upgrade(url)
+        cipher = ProviderKeyCipher.from_setting(secret)
+        store = AccountStore(make_sessionmaker(make_engine(url)), cipher)
+        org = store.create_organization("bench")
+        _, api_key = store.create_api_key(org.id)
+        for provider, key in (("openai", "sk-bench-" + "0" * 32), ("gemini", "AIza" + "0" * 35),
+                              ("anthropic", "sk-ant-bench-" + "0" * 24)):  # fmt: skip
+            store.set_provider_key(org.id, provider, key)
+        sim_url = f"http://127.0.0.1:{sim.port}"
+        server = _spawn(
+            [python, "-m", "flexgrpc.cli", "serve", "--grpc-port", "0"],
+            {
+                "FLEXGRPC_DATABASE_URL": url,
+                "FLEXGRPC_ENCRYPTION_KEY": secret,
+                "FLEXGRPC_OPENAI_BASE_URL": f"{sim_url}/v1",
+                "FLEXGRPC_ANTHROPIC_BASE_URL": f"{sim_url}/v1",
+                "FLEXGRPC_GEMINI_BASE_URL": f"{sim_url}/v1beta",
+                "FLEXGRPC_LOG_LEVEL": "INFO",
+                **(server_env or {}),
+            },
+            home / "server.log",
+            "grpc listening",
+        )
         yield Stack(sim, server, api_key, home)
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
         sim.stop()
 
 

@@ -1,4 +1,4 @@
-"""Opening upstream streams over one shared, pooled ``httpx.AsyncClient``.
+"""Opening upstream streams over one shared, pooled ``httpx2.AsyncClient``.
 
 An ``UpstreamStream`` buffers events until generation **starts** (the race needs to know that
 before anything reaches the caller), then relays the buffered events and the rest, unchanged.
@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
-import httpx
+import httpx2 as httpx  # the maintained httpx fork: its pool stays O(1) per request
 
 from flexgrpc.providers.base import Adapter, EventKind, StreamTracker
 from flexgrpc.providers.sse import SseEvent, SseParser
