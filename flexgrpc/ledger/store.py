@@ -29,10 +29,11 @@ def _insert_ignoring_duplicates(
         return
     statement: Insert
     if session.get_bind().dialect.name == "postgresql":
-        statement = postgresql.insert(model).values(rows).on_conflict_do_nothing()
+        statement = postgresql.insert(model).on_conflict_do_nothing()
     else:
-        statement = sqlite.insert(model).values(rows).on_conflict_do_nothing()
-    session.execute(statement)
+        statement = sqlite.insert(model).on_conflict_do_nothing()
+    # executemany with one cached statement (not a fresh multi-VALUES statement per batch).
+    session.execute(statement, rows)
 
 
 def _usage_values(row: UsageRow) -> dict[str, Any]:
