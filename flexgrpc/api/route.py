@@ -17,7 +17,7 @@ from flexgrpc.providers.base import ServedTier
 from flexgrpc.routing.job import Provider, Surface
 from flexgrpc.routing.outcome import RoutingOutcome
 from flexgrpc.routing.race import RaceOutcome
-from flexgrpc.routing.router import Chunk, Completed, Part, Router, Settled
+from flexgrpc.routing.router import Chunk, Completed, Part, Router, Settled, micro_usd
 
 _SURFACES = {
     types_pb2.SURFACE_RESPONSES: Surface.RESPONSES,
@@ -50,6 +50,28 @@ _ROUTES = {
 
 TIER_HEADER = "x-flexinference-tier"
 REQUEST_ID_HEADER = "x-flexinference-request-id"
+COST_HEADER = "x-flexinference-cost"
+SAVINGS_HEADER = "x-flexinference-savings"
+COMMISSION_HEADER = "x-flexinference-commission"
+
+
+def money_metadata(outcome: RoutingOutcome) -> tuple[tuple[str, str], ...]:
+    """Cost (omitted when the model is unpriced), savings and commission, in micro-USD."""
+    pairs = [
+        (SAVINGS_HEADER, str(micro_usd(outcome.savings_nano_usd))),
+        (COMMISSION_HEADER, str(micro_usd(outcome.commission_nano_usd))),
+    ]
+    if outcome.priced:
+        pairs.insert(0, (COST_HEADER, str(micro_usd(outcome.actual_nano_usd))))
+    return tuple(pairs)
+
+
+def settled_metadata(part: Settled) -> tuple[tuple[str, str], ...]:
+    """Initial metadata once the race settled; a non-streamed answer's money is final here."""
+    pairs = ((REQUEST_ID_HEADER, part.request_id), (TIER_HEADER, part.served_tier.value))
+    if part.content_type == "application/json":
+        return pairs + money_metadata(part.record)
+    return pairs
 
 
 def _duration(seconds: float) -> duration_pb2.Duration:
@@ -71,7 +93,22 @@ def settled_result(settled: Settled, model: str = "") -> types_pb2.RoutingResult
 
 
 def final_result(outcome: RoutingOutcome) -> types_pb2.RoutingResult:
+    tokens = outcome.tokens
     result = types_pb2.RoutingResult(
+        cost=types_pb2.Cost(
+            actual_micro_usd=micro_usd(outcome.actual_nano_usd),
+            standard_micro_usd=micro_usd(outcome.standard_nano_usd),
+            savings_micro_usd=micro_usd(outcome.savings_nano_usd),
+            commission_micro_usd=micro_usd(outcome.commission_nano_usd),
+            currency_code="USD",
+        ),
+        tokens=types_pb2.TokenCounts(
+            uncached_input_tokens=tokens.uncached_input,
+            cached_input_tokens=tokens.cached_input,
+            cache_write_tokens=tokens.cache_write,
+            output_tokens=tokens.output,
+            reasoning_tokens=tokens.reasoning,
+        ),
         request_id=outcome.request_id,
         model=outcome.model,
         provider=_ROUTES.get(outcome.route, types_pb2.PROVIDER_ROUTE_UNSPECIFIED),
@@ -122,14 +159,11 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
             async for part in parts:
                 if isinstance(part, Settled):
                     content_type = part.content_type
-                    await context.send_initial_metadata(
-                        (
-                            (REQUEST_ID_HEADER, part.request_id),
-                            (TIER_HEADER, part.served_tier.value),
-                        )
-                    )
+                    await context.send_initial_metadata(settled_metadata(part))
                 elif isinstance(part, Chunk):
                     yield httpbody_pb2.HttpBody(content_type=content_type, data=part.data)
+                elif content_type == "text/event-stream":
+                    context.set_trailing_metadata(money_metadata(part.outcome))
 
     async def CreateResponse(
         self, request: route_pb2.CreateResponseRequest, context: Any
@@ -183,12 +217,7 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
         async with contextlib.aclosing(parts):
             async for part in parts:
                 if isinstance(part, Settled):
-                    await context.send_initial_metadata(
-                        (
-                            (REQUEST_ID_HEADER, part.request_id),
-                            (TIER_HEADER, part.served_tier.value),
-                        )
-                    )
+                    await context.send_initial_metadata(settled_metadata(part))
                 elif isinstance(part, Chunk):
                     answer += part.data
                 elif isinstance(part, Completed):
@@ -203,12 +232,7 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
         async with contextlib.aclosing(parts):
             async for part in parts:
                 if isinstance(part, Settled):
-                    await context.send_initial_metadata(
-                        (
-                            (REQUEST_ID_HEADER, part.request_id),
-                            (TIER_HEADER, part.served_tier.value),
-                        )
-                    )
+                    await context.send_initial_metadata(settled_metadata(part))
                     yield route_pb2.StreamRouteResponse(settled=settled_result(part, request.model))
                 elif isinstance(part, Chunk):
                     chunk = httpbody_pb2.HttpBody(content_type="text/event-stream", data=part.data)

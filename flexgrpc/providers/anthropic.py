@@ -13,7 +13,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flexgrpc.providers.base import Adapter, EventKind, ServedTier, StreamTracker, event_json
+from flexgrpc.providers.base import (
+    Adapter,
+    EventKind,
+    ServedTier,
+    StreamTracker,
+    event_json,
+    reencode,
+)
 from flexgrpc.providers.sse import SseEvent, format_event
 from flexgrpc.routing.job import Provider, RouteJob, Surface, UpstreamTier
 
@@ -89,6 +96,7 @@ class MessagesTracker(StreamTracker):
             self._message.update(data.get("delta") or {})
             if isinstance(data.get("usage"), dict):
                 self.usage = {**(self.usage or {}), **data["usage"]}
+                self.usage_final = True  # message_delta's usage is cumulative and final
             return EventKind.OUTPUT
         if kind == "message_stop":
             self.finished = True
@@ -96,6 +104,13 @@ class MessagesTracker(StreamTracker):
         if kind == "error":
             return EventKind.ERROR
         return EventKind.LIFECYCLE  # ping, and events added later
+
+    def with_cost(self, event: SseEvent, cost: dict[str, Any]) -> bytes | None:
+        data = event_json(event)
+        if data.get("type") != "message_delta" or not isinstance(data.get("usage"), dict):
+            return None
+        data["usage"]["cost"] = cost
+        return reencode(event, data)
 
     def _apply_delta(self, index: int, delta: dict[str, Any]) -> None:
         block = self._blocks.setdefault(index, {"type": "text", "text": ""})

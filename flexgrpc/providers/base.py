@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flexgrpc.providers.sse import SseEvent
+from flexgrpc.providers.sse import SseEvent, format_event
 from flexgrpc.routing.job import Provider, RouteJob, Surface, UpstreamTier
 
 
@@ -55,6 +55,8 @@ class StreamTracker(abc.ABC):
     def __init__(self) -> None:
         self.served_tier: str | None = None
         self.usage: dict[str, Any] | None = None
+        #: The final usage block has been seen (prices can be computed from ``usage`` now).
+        self.usage_final = False
         self.finished = False
 
     @abc.abstractmethod
@@ -79,6 +81,10 @@ class StreamTracker(abc.ABC):
     def present_result(self) -> dict[str, Any]:
         """The caller's non-streamed answer."""
         return self.result()
+
+    def with_cost(self, event: SseEvent, cost: dict[str, Any]) -> bytes | None:
+        """``event`` re-encoded with ``usage.cost`` when it carries the final usage, else None."""
+        return None
 
     def error_frame(self, adapter: Adapter, code: str, message: str) -> bytes:
         """An in-band error event in the caller's surface shape."""
@@ -133,6 +139,11 @@ class Adapter(abc.ABC):
     @abc.abstractmethod
     def is_capacity_error(self, status: int, body: bytes) -> bool:
         """Whether an HTTP error means the tier has no capacity now (worth retrying flex)."""
+
+
+def reencode(event: SseEvent, data: dict[str, Any]) -> bytes:
+    """``event`` with new JSON ``data``, keeping its name."""
+    return format_event(json.dumps(data, ensure_ascii=False, separators=(",", ":")), event.event)
 
 
 def event_json(event: SseEvent) -> dict[str, Any]:

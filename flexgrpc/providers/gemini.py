@@ -16,7 +16,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from flexgrpc.providers.base import Adapter, EventKind, ServedTier, StreamTracker, event_json
+from flexgrpc.providers.base import (
+    Adapter,
+    EventKind,
+    ServedTier,
+    StreamTracker,
+    event_json,
+    reencode,
+)
 from flexgrpc.providers.sse import SseEvent, format_event
 from flexgrpc.providers.translate.gemini import GEMINI_API_REVISION
 from flexgrpc.routing.job import Provider, RouteJob, Surface, UpstreamTier
@@ -93,11 +100,20 @@ class InteractionsTracker(StreamTracker):
             self._apply(kind, data)
             return EventKind.OUTPUT
         if kind in _TERMINAL:
-            self.finished = True
+            self.finished = self.usage_final = True
             return EventKind.TERMINAL
         if kind == "error":
             return EventKind.ERROR
         return EventKind.LIFECYCLE
+
+    def with_cost(self, event: SseEvent, cost: dict[str, Any]) -> bytes | None:
+        data = event_json(event)
+        interaction = data.get("interaction")
+        if data.get("event_type") not in _TERMINAL or not isinstance(interaction, dict):
+            return None
+        if isinstance(interaction.get("usage"), dict):
+            interaction["usage"]["cost"] = cost
+        return reencode(event, data)
 
     def _take(self, interaction: dict[str, Any]) -> None:
         self._interaction.update({k: v for k, v in interaction.items() if k != "steps"})

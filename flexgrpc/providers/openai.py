@@ -27,6 +27,7 @@ from flexgrpc.providers.base import (
     ServedTier,
     StreamTracker,
     event_json,
+    reencode,
 )
 from flexgrpc.providers.sse import SseEvent, format_event
 from flexgrpc.routing.job import Provider, RouteJob, Surface, UpstreamTier
@@ -90,7 +91,7 @@ class _ResponsesTracker(StreamTracker):
             if isinstance(response.get("usage"), dict):
                 self.usage = response["usage"]
         if kind in _RESPONSES_TERMINAL:
-            self.finished = True
+            self.finished = self.usage_final = True
             return EventKind.TERMINAL
         if kind in ("response.failed", "error"):
             return EventKind.ERROR
@@ -104,6 +105,15 @@ class _ResponsesTracker(StreamTracker):
     def result(self) -> dict[str, Any]:
         return self._response
 
+    def with_cost(self, event: SseEvent, cost: dict[str, Any]) -> bytes | None:
+        data = event_json(event)
+        response = data.get("response")
+        if data.get("type") not in _RESPONSES_TERMINAL or not isinstance(response, dict):
+            return None
+        if isinstance(response.get("usage"), dict):
+            response["usage"]["cost"] = cost
+        return reencode(event, data)
+
 
 class ChatCompletionsAdapter(_OpenAIAdapter):
     surface = Surface.CHAT_COMPLETIONS
@@ -111,16 +121,18 @@ class ChatCompletionsAdapter(_OpenAIAdapter):
 
     def prepare_body(self, job: RouteJob, tier: UpstreamTier) -> dict[str, Any]:
         body = super().prepare_body(job, tier)
-        if not job.stream:
-            # The assembled non-streamed answer needs usage, which a stream only carries when
-            # asked; the caller never sees the stream, so asking changes nothing for it.
-            options = body.get("stream_options")
-            body["stream_options"] = {**(options if isinstance(options, dict) else {})}
-            body["stream_options"]["include_usage"] = True
+        # A Chat stream carries usage only when asked, and every request must be priced and
+        # recorded from its usage: always ask. A caller that did not ask never sees the extra
+        # usage chunk (ChatTracker.present drops it), unless it asked for include_cost.
+        options = body.get("stream_options")
+        body["stream_options"] = {**(options if isinstance(options, dict) else {})}
+        body["stream_options"]["include_usage"] = True
         return body
 
     def tracker(self, job: RouteJob) -> StreamTracker:
-        return ChatTracker()
+        options = job.body.get("stream_options")
+        asked = isinstance(options, dict) and options.get("include_usage") is True
+        return ChatTracker(show_usage_chunk=asked or job.include_cost)
 
     def stream_error_frame(self, code: str, message: str) -> bytes:
         error = {"message": message, "type": "api_error", "code": code, "param": None}
@@ -130,10 +142,18 @@ class ChatCompletionsAdapter(_OpenAIAdapter):
 class ChatTracker(StreamTracker):
     """Follows a Chat Completions stream and accumulates it into a ``chat.completion``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, show_usage_chunk: bool = True) -> None:
         super().__init__()
         self._head: dict[str, Any] = {}
         self._choices: dict[int, dict[str, Any]] = {}
+        self._show_usage_chunk = show_usage_chunk
+
+    def present(self, event: SseEvent) -> list[bytes]:
+        if not self._show_usage_chunk and event.data.startswith("{"):
+            chunk = event_json(event)
+            if chunk.get("choices") == [] and isinstance(chunk.get("usage"), dict):
+                return []  # the router asked for it (to price the request), not the caller
+        return [event.raw]
 
     def feed(self, event: SseEvent) -> EventKind:
         if event.data.strip() == "[DONE]":
@@ -149,6 +169,7 @@ class ChatTracker(StreamTracker):
             self.served_tier = tier
         if isinstance(chunk.get("usage"), dict):
             self.usage = chunk["usage"]
+            self.usage_final = True
         kind = EventKind.LIFECYCLE
         for choice in chunk.get("choices") or []:
             if self._accumulate(choice):
@@ -201,6 +222,13 @@ class ChatTracker(StreamTracker):
             into["finish_reason"] = choice["finish_reason"]
             output = True
         return output
+
+    def with_cost(self, event: SseEvent, cost: dict[str, Any]) -> bytes | None:
+        chunk = event_json(event)
+        if not isinstance(chunk.get("usage"), dict):
+            return None
+        chunk["usage"]["cost"] = cost
+        return reencode(event, chunk)
 
     def result(self) -> dict[str, Any]:
         answer = dict(self._head)

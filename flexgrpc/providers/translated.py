@@ -71,6 +71,7 @@ class _TranslatedTracker(StreamTracker):
         kind = self._native.feed(event)
         self.served_tier = self._native.served_tier or self.served_tier
         self.usage, self.finished = self._native.usage, self._native.finished
+        self.usage_final = self._native.usage_final
         return kind
 
     def result(self) -> dict[str, Any]:

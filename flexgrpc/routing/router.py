@@ -22,7 +22,8 @@ from flexinference.v1 import types_pb2
 
 from flexgrpc.accounts.store import Principal
 from flexgrpc.errors import FlexError
-from flexgrpc.providers.base import Adapter, ServedTier
+from flexgrpc.providers.base import Adapter, ServedTier, StreamTracker
+from flexgrpc.providers.sse import SseEvent
 from flexgrpc.providers.upstream import StreamBroken, UpstreamError
 from flexgrpc.routing.job import Provider, RouteJob, Surface
 from flexgrpc.routing.outcome import OutcomeSink, RoutingOutcome
@@ -47,6 +48,8 @@ class Settled:
     flex_attempts: int
     time_to_start_s: float
     content_type: str
+    #: The request's record; its money is final when the answer is not streamed.
+    record: RoutingOutcome
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,11 @@ def upstream_failure(error: UpstreamError, provider: Provider) -> FlexError:
 
 
 Pricer = Callable[[RoutingOutcome, Adapter], None]
+
+
+def micro_usd(nano: int) -> int:
+    """Nano-USD to the micro-USD clients see: the one rounding step, half up."""
+    return (nano + 500) // 1000
 
 
 def no_pricing(outcome: RoutingOutcome, adapter: Adapter) -> None:
@@ -172,6 +180,7 @@ class _Run:
         self.progress = RaceProgress()
         self.settlement: Settlement | None = None
         self.adapter: Adapter | None = None
+        self.priced = False
         self.stored = False
 
     async def parts(
@@ -227,6 +236,7 @@ class _Run:
             flex_attempts=self.progress.flex_attempts,
             time_to_start_s=settlement.time_to_start_s,
             content_type="text/event-stream" if job.stream else "application/json",
+            record=self.record,
         )
 
     async def _answer(
@@ -242,9 +252,14 @@ class _Run:
             if job.stream:
                 yield self._settled(job, adapter, settlement)
                 async for event in stream.events():
+                    frames = tracker.present(event)
+                    if tracker.usage_final and not self.priced:
+                        self._price()
+                        if job.include_cost:
+                            frames = self._with_cost(tracker, event, frames)
                     if tracker.finished and not self.stored:
                         await self._store(raise_errors=True)  # before the terminal event
-                    for frame in tracker.present(event):
+                    for frame in frames:
                         yield Chunk(frame)
                 for frame in tracker.present_end():
                     yield Chunk(frame)
@@ -265,18 +280,34 @@ class _Run:
                 "upstream_error", message, metadata={"provider": job.provider.value}
             ) from broken
 
+    def _with_cost(
+        self, tracker: StreamTracker, event: SseEvent, frames: list[bytes]
+    ) -> list[bytes]:
+        """The usage-bearing event with ``usage.cost`` added (SPEC §4), if this is it."""
+        record = self.record
+        total = micro_usd(record.actual_nano_usd) if record.priced else None
+        rewritten = tracker.with_cost(event, {"total_micro_usd": total, "currency": "USD"})
+        return [rewritten] if rewritten is not None and frames == [event.raw] else frames
+
+    def _price(self) -> None:
+        """Read the served tier and usage off the stream and price the request (once)."""
+        self.priced = True
+        if self.settlement is None or self.adapter is None:
+            return
+        record, tracker = self.record, self.settlement.stream.tracker
+        record.provider_service_tier = tracker.served_tier or ""
+        record.served_tier = self.adapter.normalise_tier(tracker.served_tier or "")
+        record.usage = tracker.usage
+        self.router._pricer(record, self.adapter)
+
     def _finalise(self) -> None:
         """Fill the record from what the upstream stream reported, and price it."""
         record, progress = self.record, self.progress
         record.flex_attempts = progress.flex_attempts
         if progress.fell_back_at is not None:
             record.fallback_after_ms = (progress.fell_back_at - self.received_at) * 1000
-        if self.settlement is not None and self.adapter is not None:
-            tracker = self.settlement.stream.tracker
-            record.provider_service_tier = tracker.served_tier or ""
-            record.served_tier = self.adapter.normalise_tier(tracker.served_tier or "")
-            record.usage = tracker.usage
-            self.router._pricer(record, self.adapter)
+        if not self.priced:
+            self._price()
         record.complete_time = dt.datetime.now(dt.UTC)
 
     async def _store(self, *, raise_errors: bool) -> None:
