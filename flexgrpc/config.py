@@ -58,6 +58,8 @@ class Settings:
     keepalive_timeout_s: int = 10
     #: Failed authentications allowed per client address per minute before rate limiting.
     auth_failures_per_minute: int = 30
+    #: A JSON price catalog whose entries replace or add to the shipped one (no code change).
+    price_catalog: str | None = None
     #: Provider base URLs (a proxy, Azure, or the bundled simulator in demo mode and tests).
     openai_base_url: str = "https://api.openai.com/v1"
     gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta"
@@ -88,6 +90,7 @@ class Settings:
             auth_failures_per_minute=_int(
                 e, "FLEXGRPC_AUTH_FAILURES_PER_MINUTE", d.auth_failures_per_minute
             ),
+            price_catalog=e.get("FLEXGRPC_PRICE_CATALOG") or None,
             openai_base_url=e.get("FLEXGRPC_OPENAI_BASE_URL", d.openai_base_url),
             gemini_base_url=e.get("FLEXGRPC_GEMINI_BASE_URL", d.gemini_base_url),
             anthropic_base_url=e.get("FLEXGRPC_ANTHROPIC_BASE_URL", d.anthropic_base_url),

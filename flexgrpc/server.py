@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pathlib
 import signal
 import sys
 from collections.abc import Sequence
@@ -38,6 +39,8 @@ from flexgrpc.ledger.queries import UsageQueries
 from flexgrpc.ledger.sink import LedgerOutcomeSink
 from flexgrpc.ledger.store import LedgerStore
 from flexgrpc.ledger.writer import RecordWriter
+from flexgrpc.pricing.catalog import CatalogError, PriceCatalog
+from flexgrpc.pricing.outcome import OutcomePricer
 from flexgrpc.providers.registry import default_adapters, route_base_urls
 from flexgrpc.providers.upstream import Timeouts, UpstreamClient, make_http_client
 from flexgrpc.routing.outcome import LogOutcomeSink, OutcomeSink, TeeOutcomeSink
@@ -45,6 +48,14 @@ from flexgrpc.routing.race import FlexRace
 from flexgrpc.routing.router import Router
 
 log = logging.getLogger("flexgrpc.server")
+
+
+def load_catalog(override: str | None) -> PriceCatalog:
+    """The shipped price catalog plus the operator's override; refuse to start if invalid."""
+    try:
+        return PriceCatalog.load(pathlib.Path(override) if override else None)
+    except CatalogError as error:
+        raise SystemExit(f"flexgrpc: the price catalog is invalid: {error}") from None
 
 #: Methods that authenticate by other means than an API key.
 PUBLIC_METHODS = frozenset({"/flexinference.v1.BillingService/HandleStripeWebhook"})
@@ -109,6 +120,7 @@ class FlexServer:
             default_adapters(),
             provider_keys.get,
             self.sink,
+            pricer=OutcomePricer(load_catalog(settings.price_catalog)),
             max_body_bytes=settings.max_message_bytes,
         )
 

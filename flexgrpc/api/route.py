@@ -13,11 +13,12 @@ from google.protobuf import duration_pb2
 
 from flexgrpc.api.auth import current_principal
 from flexgrpc.errors import FlexError
+from flexgrpc.pricing.money import NanoUSD, nano_to_micro
 from flexgrpc.providers.base import ServedTier
 from flexgrpc.routing.job import Provider, Surface
 from flexgrpc.routing.outcome import RoutingOutcome
 from flexgrpc.routing.race import RaceOutcome
-from flexgrpc.routing.router import Chunk, Completed, Part, Router, Settled, micro_usd
+from flexgrpc.routing.router import Chunk, Completed, Part, Router, Settled
 
 _SURFACES = {
     types_pb2.SURFACE_RESPONSES: Surface.RESPONSES,
@@ -47,6 +48,11 @@ _ROUTES = {
     "vertex": types_pb2.PROVIDER_ROUTE_VERTEX,
     "bedrock": types_pb2.PROVIDER_ROUTE_BEDROCK,
 }
+
+
+def micro_usd(nano: int) -> int:
+    return int(nano_to_micro(NanoUSD(nano)))
+
 
 TIER_HEADER = "x-flexinference-tier"
 REQUEST_ID_HEADER = "x-flexinference-request-id"

@@ -17,6 +17,7 @@ from flexgrpc.api.resources import organization_id
 from flexgrpc.db.models import UsageRecord
 from flexgrpc.errors import FlexError
 from flexgrpc.ledger.queries import RecordFilter, Summary, UsageQueries
+from flexgrpc.pricing.money import NanoUSD, nano_to_micro, parse_usd_per_million
 
 _SERVED = {
     "standard": types_pb2.SERVED_TIER_STANDARD,
@@ -59,8 +60,8 @@ _GROUPING = {
 
 
 def micro_usd(nano: int) -> int:
-    """Nano-USD to micro-USD, rounding half up: the one rounding step clients see."""
-    return (nano + 500) // 1000
+    """Nano-USD as the micro-USD clients see (the pricing module's one rounding rule)."""
+    return int(nano_to_micro(NanoUSD(nano)))
 
 
 def _timestamp(value: dt.datetime) -> timestamp_pb2.Timestamp:
@@ -87,17 +88,25 @@ def _requested(value: str) -> types_pb2.RequestedTier:
     return types_pb2.RequestedTier(tier=_TIERS.get(value, types_pb2.START_TIER_UNSPECIFIED))
 
 
+def _per_mtok(rates: dict[str, Any], name: str) -> int:
+    """A catalog rate ("1.25" USD per 1M tokens) in micro-USD per 1M tokens (exact)."""
+    raw = rates.get(name)
+    # pico-USD per token and micro-USD per million tokens are the same number.
+    return int(parse_usd_per_million(raw)) if isinstance(raw, str) else 0
+
+
 def _prices(data: dict[str, Any], key: str) -> usage_pb2.TierPrices | None:
     side = data.get(key)
-    if not isinstance(side, dict):
+    if not isinstance(side, dict) or not isinstance(side.get("usd_per_million_tokens"), dict):
         return None
+    rates = side["usd_per_million_tokens"]
     return usage_pb2.TierPrices(
         tier=_SERVED.get(str(side.get("tier", "")), types_pb2.SERVED_TIER_UNSPECIFIED),
-        input_micro_usd_per_mtok=int(side.get("input_micro_usd_per_mtok", 0)),
-        cached_input_micro_usd_per_mtok=int(side.get("cached_input_micro_usd_per_mtok", 0)),
-        cache_write_micro_usd_per_mtok=int(side.get("cache_write_micro_usd_per_mtok", 0)),
-        output_micro_usd_per_mtok=int(side.get("output_micro_usd_per_mtok", 0)),
-        effective_date=str(side.get("effective_date", "")),
+        input_micro_usd_per_mtok=_per_mtok(rates, "input"),
+        cached_input_micro_usd_per_mtok=_per_mtok(rates, "cached_input"),
+        cache_write_micro_usd_per_mtok=_per_mtok(rates, "cache_write"),
+        output_micro_usd_per_mtok=_per_mtok(rates, "output"),
+        effective_date=str(data.get("as_of", "")),
     )
 
 

@@ -22,6 +22,7 @@ from flexinference.v1 import types_pb2
 
 from flexgrpc.accounts.store import Principal
 from flexgrpc.errors import FlexError
+from flexgrpc.pricing.money import NanoUSD, nano_to_micro
 from flexgrpc.providers.base import Adapter, ServedTier, StreamTracker
 from flexgrpc.providers.sse import SseEvent
 from flexgrpc.providers.upstream import StreamBroken, UpstreamError
@@ -93,11 +94,6 @@ def upstream_failure(error: UpstreamError, provider: Provider) -> FlexError:
 
 
 Pricer = Callable[[RoutingOutcome, Adapter], None]
-
-
-def micro_usd(nano: int) -> int:
-    """Nano-USD to the micro-USD clients see: the one rounding step, half up."""
-    return (nano + 500) // 1000
 
 
 def no_pricing(outcome: RoutingOutcome, adapter: Adapter) -> None:
@@ -285,7 +281,7 @@ class _Run:
     ) -> list[bytes]:
         """The usage-bearing event with ``usage.cost`` added (SPEC §4), if this is it."""
         record = self.record
-        total = micro_usd(record.actual_nano_usd) if record.priced else None
+        total = nano_to_micro(NanoUSD(record.actual_nano_usd)) if record.priced else None
         rewritten = tracker.with_cost(event, {"total_micro_usd": total, "currency": "USD"})
         return [rewritten] if rewritten is not None and frames == [event.raw] else frames
 
