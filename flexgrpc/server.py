@@ -57,6 +57,7 @@ def load_catalog(override: str | None) -> PriceCatalog:
     except CatalogError as error:
         raise SystemExit(f"flexgrpc: the price catalog is invalid: {error}") from None
 
+
 #: Methods that authenticate by other means than an API key.
 PUBLIC_METHODS = frozenset({"/flexinference.v1.BillingService/HandleStripeWebhook"})
 
