@@ -157,6 +157,7 @@ def stack(
                 "FLEXGRPC_ANTHROPIC_BASE_URL": f"{sim_url}/v1",
                 "FLEXGRPC_GEMINI_BASE_URL": f"{sim_url}/v1beta",
                 "FLEXGRPC_LOG_LEVEL": "INFO",
+                "FLEXGRPC_HTTP_PORT": "0",  # the REST shim on a free port: benches run side by side
                 **(server_env or {}),
             },
             home / "server.log",

@@ -19,7 +19,7 @@ from flexgrpc.server import FlexServer
 
 
 async def main() -> None:
-    settings = Settings.from_env().replace(grpc_port=0)
+    settings = Settings.from_env().replace(grpc_port=0, http_port=0)
     logs.configure(settings.log_level)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

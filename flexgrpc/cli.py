@@ -19,7 +19,9 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
         "--grpc-port", type=int, help="gRPC port, 0 for a free one (FLEXGRPC_GRPC_PORT)"
     )
     parser.add_argument("--http-host", help="REST shim listen address (FLEXGRPC_HTTP_HOST)")
-    parser.add_argument("--http-port", type=int, help="REST shim port (FLEXGRPC_HTTP_PORT)")
+    parser.add_argument(
+        "--http-port", type=int, help="REST shim port, 0 for a free one (FLEXGRPC_HTTP_PORT)"
+    )
 
 
 def _db_flag(parser: argparse.ArgumentParser) -> None:
@@ -185,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print JSON")
         return p
 
-    serve = command(sub, "serve", cmd_serve, "run the gRPC server")
+    serve = command(sub, "serve", cmd_serve, "run the gRPC server and the REST shim")
     _server_flags(serve)
     _db_flag(serve)
 

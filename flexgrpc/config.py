@@ -51,6 +51,8 @@ class Settings:
     #: How long an authenticated API key is trusted without asking the database again.
     auth_cache_ttl_s: float = 1.0
     max_message_bytes: int = 1_000_000
+    #: Longest a REST request body may take to arrive (a slow or stalled upload answers 408).
+    http_body_timeout_s: float = 30.0
     #: Upper bound on RPCs handled at once; more wait in gRPC's queue (flex races are long).
     max_concurrent_rpcs: int = 20_000
     shutdown_grace_s: float = 30.0
@@ -83,6 +85,7 @@ class Settings:
             log_format=e.get("FLEXGRPC_LOG_FORMAT", d.log_format),
             auth_cache_ttl_s=_float(e, "FLEXGRPC_AUTH_CACHE_TTL_S", d.auth_cache_ttl_s),
             max_message_bytes=_int(e, "FLEXGRPC_MAX_MESSAGE_BYTES", d.max_message_bytes),
+            http_body_timeout_s=_float(e, "FLEXGRPC_HTTP_BODY_TIMEOUT_S", d.http_body_timeout_s),
             max_concurrent_rpcs=_int(e, "FLEXGRPC_MAX_CONCURRENT_RPCS", d.max_concurrent_rpcs),
             shutdown_grace_s=_float(e, "FLEXGRPC_SHUTDOWN_GRACE_S", d.shutdown_grace_s),
             keepalive_time_s=_int(e, "FLEXGRPC_KEEPALIVE_TIME_S", d.keepalive_time_s),

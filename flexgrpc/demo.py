@@ -57,7 +57,45 @@ def _b64(payload: Mapping[str, object]) -> str:
     return base64.b64encode(json.dumps(payload).encode()).decode()
 
 
-def usage_text(grpc_target: str, sim_url: str, account: DemoAccount) -> str:
+def rest_text(http_url: str) -> str:
+    """How to call the REST shim: curl, and an official SDK pointed at it."""
+    chat = json.dumps(
+        {
+            "model": "gpt-5-mini",
+            "messages": [{"role": "user", "content": "Say hi"}],
+            "start_within": "00h-00m-30s",
+        }
+    )
+    stream = json.dumps(
+        {"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": True,
+         "messages": [{"role": "user", "content": "Say hi"}], "start_within": "default"}
+    )  # fmt: skip
+    sdk = (
+        'import openai; print(openai.OpenAI().responses.create(model="gpt-5-mini", '
+        'input="Say hi", extra_body={"start_within": "00h-00m-30s"}).output_text)'
+    )
+    return f"""
+The same over REST on {http_url} (what the official SDKs call):
+
+  curl -sS -i {http_url}/v1/chat/completions \\
+    -H "authorization: Bearer $FLEX_KEY" -H "content-type: application/json" \\
+    -d '{chat}'
+
+A streamed Anthropic Messages answer, event by event:
+
+  curl -sS -N {http_url}/v1/messages \\
+    -H "x-api-key: $FLEX_KEY" -H "content-type: application/json" \\
+    -d '{stream}'
+
+The official openai SDK, unchanged (base_url and key from the environment):
+
+  OPENAI_BASE_URL={http_url}/v1 OPENAI_API_KEY=$FLEX_KEY .venv/bin/python -c '{sdk}'
+"""
+
+
+def usage_text(
+    grpc_target: str, sim_url: str, account: DemoAccount, http_url: str | None = None
+) -> str:
     flex = {"model": "gpt-5-mini", "input": "Say hi", "start_within": "00h-00m-30s"}
     chat = {
         "model": "claude-sonnet-4-5",
@@ -82,6 +120,7 @@ Chat Completions reaching a Claude model (translated both ways):
     -d '{{"body": {{"contentType": "application/json", "data": "{_b64(chat)}"}}}}' \\
     {grpc_target} flexinference.v1.RouteService/CreateChatCompletion
 
+{rest_text(http_url) if http_url else ""}
 Explore: .venv/bin/grpcurl -plaintext {grpc_target} list
 Typed client: FLEXGRPC_API_KEY=$FLEX_KEY .venv/bin/python clients/python/examples/whoami.py \
 {grpc_target}
@@ -112,7 +151,9 @@ async def run_demo(settings: Settings, sim_config: SimConfig, sim_host: str, sim
         account = await asyncio.to_thread(ensure_demo_account, server.accounts)
         if key_file is not None:
             await asyncio.to_thread(_write_key_file, key_file, account.api_key)
-        print(usage_text(f"{settings.grpc_host}:{server.grpc_port}", simulator.url, account))
+        http_url = f"http://{settings.http_host}:{server.http_port}"
+        grpc_target = f"{settings.grpc_host}:{server.grpc_port}"
+        print(usage_text(grpc_target, simulator.url, account, http_url))
         await stop.wait()
     finally:
         await server.stop()

@@ -47,6 +47,14 @@ CODES: dict[str, CodeSpec] = {
     "request_too_large": CodeSpec(413, grpc.StatusCode.INVALID_ARGUMENT, ErrorType.INVALID_REQUEST),
     "rate_limit_exceeded": CodeSpec(429, grpc.StatusCode.RESOURCE_EXHAUSTED, ErrorType.RATE_LIMIT),
     "not_found": CodeSpec(404, grpc.StatusCode.NOT_FOUND, ErrorType.NOT_FOUND),
+    # The REST shim's own refusals (a method the path does not have, a body that is not JSON, an
+    # upload that stalled) and a call that ran out of its deadline.
+    "method_not_allowed": CodeSpec(405, grpc.StatusCode.UNIMPLEMENTED, ErrorType.INVALID_REQUEST),
+    "unsupported_media_type": CodeSpec(
+        415, grpc.StatusCode.INVALID_ARGUMENT, ErrorType.INVALID_REQUEST
+    ),
+    "request_timeout": CodeSpec(408, grpc.StatusCode.DEADLINE_EXCEEDED, ErrorType.INVALID_REQUEST),
+    "deadline_exceeded": CodeSpec(504, grpc.StatusCode.DEADLINE_EXCEEDED, ErrorType.API),
     "invalid_argument": _BAD,
     "invalid_json": _BAD,
     "missing_model": _BAD,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import pathlib
+import secrets
 import signal
 import sys
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ from flexgrpc.pricing.catalog import CatalogError, PriceCatalog
 from flexgrpc.pricing.outcome import OutcomePricer
 from flexgrpc.providers.registry import default_adapters, route_base_urls
 from flexgrpc.providers.upstream import Timeouts, UpstreamClient, make_http_client
+from flexgrpc.rest import RestShim, loopback_target
 from flexgrpc.routing.outcome import LogOutcomeSink, OutcomeSink, TeeOutcomeSink
 from flexgrpc.routing.race import FlexRace
 from flexgrpc.routing.router import Router
@@ -97,7 +99,11 @@ class FlexServer:
         )
         self.health = health.aio.HealthServicer()
         self.grpc_port: int | None = None
+        self.http_port: int | None = None
         self._server: aio.Server | None = None
+        self._rest: RestShim | None = None
+        #: Lets the REST shim's loopback calls name the HTTP client's address (see AuthInterceptor).
+        self._forwarded_token = secrets.token_urlsafe(32)
         cipher = (
             ProviderKeyCipher.from_setting(settings.encryption_key)
             if settings.encryption_key
@@ -151,8 +157,9 @@ class FlexServer:
         )
         server = aio.server(
             interceptors=[
-                ErrorInterceptor(PUBLIC_METHODS),
-                AuthInterceptor(authenticator, PUBLIC_METHODS),
+                # Every method's errors are mapped, the public webhook's too (only auth skips it).
+                ErrorInterceptor(),
+                AuthInterceptor(authenticator, PUBLIC_METHODS, self._forwarded_token),
             ],
             options=self._options(),
             maximum_concurrent_rpcs=s.max_concurrent_rpcs,
@@ -179,15 +186,32 @@ class FlexServer:
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, serving)
         print(f"grpc listening on {s.grpc_host}:{self.grpc_port}", flush=True)
-        log.info("server started", extra={"grpc_port": self.grpc_port})
+        rest = RestShim(
+            _SERVICES.values(),
+            max_body_bytes=s.max_message_bytes,
+            body_timeout_s=s.http_body_timeout_s,
+            forwarded_token=self._forwarded_token,
+        )
+        try:
+            target = loopback_target(s.grpc_host, self.grpc_port)
+            self.http_port = await rest.start(s.http_host, s.http_port, target)
+        except OSError as exc:
+            await server.stop(0)
+            raise SystemExit(f"{exc} (the REST shim's --http-port)") from None
+        self._rest = rest
+        print(f"http listening on {s.http_host}:{self.http_port}", flush=True)
+        log.info("server started", extra={"grpc_port": self.grpc_port, "http_port": self.http_port})
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain: report NOT_SERVING, refuse new calls, let in-flight ones finish in ``grace``."""
         grace = self.settings.shutdown_grace_s if grace is None else grace
         await self.health.enter_graceful_shutdown()
+        log.info("draining", extra={"grace_s": grace})
+        # Both at once: REST requests in flight are gRPC calls in flight, drained by the same grace.
+        draining = [self._rest.stop(grace)] if self._rest is not None else []
         if self._server is not None:
-            log.info("draining", extra={"grace_s": grace})
-            await self._server.stop(grace)
+            draining.append(self._server.stop(grace))
+        await asyncio.gather(*draining)
         await self.record_writer.stop()
         await self._http.aclose()
         self._engine.dispose()

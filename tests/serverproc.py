@@ -49,7 +49,8 @@ def start_server(
     """Run ``argv`` (default: ``flexgrpc serve --grpc-port 0``) and wait for its listen line."""
     command = list(argv or [sys.executable, "-m", "flexgrpc.cli", "serve", "--grpc-port", "0"])
     stderr_path = tmp / f"server-{time.monotonic_ns()}.log"
-    full_env = {**os.environ, "FLEXGRPC_LOG_LEVEL": "DEBUG", **env}
+    # The REST shim listens too: on a free port unless the test says otherwise.
+    full_env = {**os.environ, "FLEXGRPC_LOG_LEVEL": "DEBUG", "FLEXGRPC_HTTP_PORT": "0", **env}
     process = subprocess.Popen(
         command,
         cwd=tmp,

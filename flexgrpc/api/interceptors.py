@@ -8,6 +8,7 @@ Health and reflection are public and left untouched.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
@@ -29,6 +30,12 @@ Continuation = Callable[
 ]
 
 _PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+#: Metadata with which the REST shim (a loopback gRPC client) names its HTTP client's address,
+#: in gRPC peer syntax (``ipv4:1.2.3.4:5``). Honoured only next to the shim's per-process
+#: token, so that the failed-authentication limit counts per HTTP client, not per shim.
+FORWARDED_PEER_KEY = "x-flexgrpc-forwarded-peer"
+FORWARDED_TOKEN_KEY = "x-flexgrpc-forwarded-token"  # noqa: S105 - a metadata key, not a secret
 
 
 def is_public(method: str, extra_public: frozenset[str] = frozenset()) -> bool:
@@ -128,16 +135,37 @@ class AuthInterceptor(_BehaviourInterceptor):
     """Authenticates the ``authorization`` metadata and binds the principal for the servicer."""
 
     def __init__(
-        self, authenticator: Authenticator, extra_public: frozenset[str] = frozenset()
+        self,
+        authenticator: Authenticator,
+        extra_public: frozenset[str] = frozenset(),
+        forwarded_token: str | None = None,
     ) -> None:
         super().__init__(extra_public)
         self._authenticator = authenticator
+        self._forwarded_token = forwarded_token.encode() if forwarded_token else None
 
     async def _authenticate(self, context: Context) -> None:
-        metadata = context.invocation_metadata() or ()
-        header = next((v for k, v in metadata if k == "authorization"), None)
+        header: str | bytes | None = None
+        forwarded_peer: str | bytes | None = None
+        token: str | bytes | None = None
+        for key, item in context.invocation_metadata() or ():
+            if key == "authorization":
+                header = item
+            elif key == FORWARDED_PEER_KEY:
+                forwarded_peer = item
+            elif key == FORWARDED_TOKEN_KEY:
+                token = item
         value = header.decode("latin-1") if isinstance(header, bytes) else header
-        bind_principal(await self._authenticator.authenticate(value, context.peer()))
+        peer = context.peer()
+        if forwarded_peer and token and self._forwarded_token is not None:
+            raw = token.encode("latin-1") if isinstance(token, str) else token
+            if hmac.compare_digest(raw, self._forwarded_token):
+                peer = (
+                    forwarded_peer.decode("latin-1")
+                    if isinstance(forwarded_peer, bytes)
+                    else forwarded_peer
+                )
+        bind_principal(await self._authenticator.authenticate(value, peer))
 
     def wrap_unary(self, method: str, inner: Unary) -> Unary:
         async def behaviour(request: Any, context: Context) -> Any:

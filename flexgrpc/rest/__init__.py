@@ -1,0 +1,84 @@
+"""The REST shim: the gRPC contract over HTTP/JSON, derived from the ``google.api.http``
+annotations, served by the same process on ``--http-port``.
+
+``RestShim`` owns the pieces: the route table (``routes``), the ASGI app (``app``) that calls
+the server's own gRPC port over a loopback channel, and the embedded uvicorn listener.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from google.protobuf import descriptor
+from grpc import aio
+
+from flexgrpc.rest.app import RestApp
+from flexgrpc.rest.listener import HttpListener
+from flexgrpc.rest.routes import Route, RouteTable
+
+__all__ = ["RestApp", "RestShim", "Route", "RouteTable", "loopback_target"]
+
+_CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 4 * 1024 * 1024),
+    ("grpc.enable_retries", 0),
+    ("grpc.max_concurrent_streams", 10_000),
+]
+
+
+def loopback_target(host: str, port: int) -> str:
+    """Where the shim reaches a gRPC server listening on ``host:port`` from the same machine."""
+    if host in ("", "0.0.0.0", "[::]"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "[::1]"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
+class RestShim:
+    """The route table, app, loopback channel and HTTP listener, started and stopped together."""
+
+    def __init__(
+        self,
+        services: Iterable[descriptor.ServiceDescriptor],
+        *,
+        max_body_bytes: int,
+        body_timeout_s: float,
+        forwarded_token: str,
+    ) -> None:
+        self.table = RouteTable.from_services(services)
+        self._max_body = max_body_bytes
+        self._body_timeout = body_timeout_s
+        self._token = forwarded_token
+        self._channel: aio.Channel | None = None
+        self._listener: HttpListener | None = None
+
+    async def start(self, host: str, port: int, grpc_target: str) -> int:
+        """Listen on ``host:port`` (0: a free port) and return the port; ``OSError`` if not."""
+        channel = aio.insecure_channel(grpc_target, options=_CHANNEL_OPTIONS)
+        app = RestApp(
+            self.table,
+            channel,
+            max_body_bytes=self._max_body,
+            body_timeout_s=self._body_timeout,
+            forwarded_token=self._token,
+        )
+        listener = HttpListener(app)
+        try:
+            bound = await listener.start(host, port)
+        except BaseException:
+            await channel.close()
+            raise
+        self._channel, self._listener = channel, listener
+        return bound
+
+    async def stop(self, grace: float) -> None:
+        """Stop accepting, let requests in flight finish within ``grace``, close the channel."""
+        if self._listener is not None:
+            await self._listener.stop(grace)
+            self._listener = None
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
