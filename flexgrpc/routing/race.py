@@ -89,6 +89,12 @@ class FlexRace:
         self._retry_base_s = retry_base_s
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def _close_later(self, stream: UpstreamStream) -> None:
+        task = asyncio.get_running_loop().create_task(stream.aclose())
+        self._closing.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._closing.discard)
 
     async def settle(
         self, job: RouteJob, adapter: Adapter, api_key: str, progress: RaceProgress
@@ -135,7 +141,9 @@ class FlexRace:
                 return stream
             except TimeoutError:
                 if stream is not None:
-                    await stream.aclose()
+                    # Close in the background: the standard tier is dispatched first (SPEC §3.6
+                    # counts from the deadline), the provider sees the close a moment later.
+                    self._close_later(stream)
                 return None
             except UpstreamError as error:
                 if stream is not None:
