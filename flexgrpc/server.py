@@ -51,6 +51,9 @@ from flexgrpc.routing.router import Router
 
 log = logging.getLogger("flexgrpc.server")
 
+#: Upstream connection pools used in turn (see UpstreamClient).
+_UPSTREAM_POOLS = 16
+
 
 def load_catalog(override: str | None) -> PriceCatalog:
     """The shipped price catalog plus the operator's override; refuse to start if invalid."""
@@ -110,11 +113,10 @@ class FlexServer:
             else None
         )
         self.accounts = AccountStore(make_sessionmaker(self._engine), cipher)
-        self._http = make_http_client(
-            Timeouts(
-                connect=settings.upstream_connect_timeout_s, idle=settings.upstream_idle_timeout_s
-            )
+        timeouts = Timeouts(
+            connect=settings.upstream_connect_timeout_s, idle=settings.upstream_idle_timeout_s
         )
+        self._http = [make_http_client(timeouts) for _ in range(_UPSTREAM_POOLS)]
         upstream = UpstreamClient(
             self._http,
             route_base_urls(
@@ -213,7 +215,8 @@ class FlexServer:
             draining.append(self._server.stop(grace))
         await asyncio.gather(*draining)
         await self.record_writer.stop()
-        await self._http.aclose()
+        for client in self._http:
+            await client.aclose()
         self._engine.dispose()
         log.info("server stopped")
 

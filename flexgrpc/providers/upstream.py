@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import itertools
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx2 as httpx  # the maintained httpx fork: its pool stays O(1) per request
@@ -209,8 +210,13 @@ class StreamBroken(Exception):
 class UpstreamClient:
     """Sends adapters' requests to the configured base URL of each route."""
 
-    def __init__(self, http: httpx.AsyncClient, base_urls: Mapping[Route, str]) -> None:
-        self._http = http
+    def __init__(
+        self, http: httpx.AsyncClient | Sequence[httpx.AsyncClient], base_urls: Mapping[Route, str]
+    ) -> None:
+        # Several pools, used in turn: a pool's bookkeeping grows with the connections it holds,
+        # and thousands of long-lived flex streams would otherwise all sit in one.
+        self._clients = [http] if isinstance(http, httpx.AsyncClient) else list(http)
+        self._turn = itertools.cycle(self._clients)
         self._base_urls = dict(base_urls)
 
     async def open(
@@ -219,11 +225,10 @@ class UpstreamClient:
         """POST the request and return the open stream; raise ``UpstreamError`` on failure."""
         prepared = adapter.build(job, tier, api_key)
         url = self._base_urls[route].rstrip("/") + prepared.path
-        request = self._http.build_request(
-            "POST", url, headers=prepared.headers, content=prepared.body
-        )
+        http = next(self._turn)
+        request = http.build_request("POST", url, headers=prepared.headers, content=prepared.body)
         try:
-            response = await self._http.send(request, stream=True)
+            response = await http.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise UpstreamError(f"could not reach the provider: {type(exc).__name__}") from exc
         if response.status_code >= 400:

@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from flexgrpc.providers.base import Adapter
 from flexgrpc.providers.upstream import UpstreamClient, UpstreamError, UpstreamStream
@@ -89,12 +90,22 @@ class FlexRace:
         self._retry_base_s = retry_base_s
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
-        self._closing: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Future[Any]] = set()
 
-    def _close_later(self, stream: UpstreamStream) -> None:
-        task = asyncio.get_running_loop().create_task(stream.aclose())
-        self._closing.add(task)  # keep a reference until it is done
-        task.add_done_callback(self._closing.discard)
+    def _keep(self, future: asyncio.Future[Any]) -> None:
+        self._background.add(future)  # a reference until it is done, so it is not collected
+        future.add_done_callback(self._background.discard)
+
+    def _cancel_later(self, attempt: asyncio.Future[UpstreamStream]) -> None:
+        """Cancel ``attempt`` without waiting; if it started meanwhile, close its stream."""
+
+        def settle(done: asyncio.Future[UpstreamStream]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                self._keep(asyncio.ensure_future(done.result().aclose()))
+
+        self._keep(attempt)
+        attempt.add_done_callback(settle)
+        attempt.cancel()
 
     async def settle(
         self, job: RouteJob, adapter: Adapter, api_key: str, progress: RaceProgress
@@ -131,23 +142,21 @@ class FlexRace:
         while (remaining := deadline - self._clock()) > 0:
             progress.flex_attempts += 1
             progress.route, progress.tier = route, UpstreamTier.FLEX
-            stream: UpstreamStream | None = None
+            attempt = asyncio.ensure_future(self._started(adapter, job, api_key, route))
             try:
-                async with asyncio.timeout(remaining):
-                    stream = await self._upstream.open(
-                        adapter, job, UpstreamTier.FLEX, api_key, route
-                    )
-                    await stream.wait_for_start()
-                return stream
-            except TimeoutError:
-                if stream is not None:
-                    # Close in the background: the standard tier is dispatched first (SPEC §3.6
-                    # counts from the deadline), the provider sees the close a moment later.
-                    self._close_later(stream)
+                done, _ = await asyncio.wait({attempt}, timeout=remaining)
+            except BaseException:
+                attempt.cancel()  # the caller went away: stop the flex attempt too
+                raise
+            if not done:
+                # The window is spent. Tear the attempt down in the background (cancelling it
+                # closes its connection, so the provider stops work) and let the standard tier
+                # be dispatched first: SPEC §3.6 counts from the deadline.
+                self._cancel_later(attempt)
                 return None
+            try:
+                return attempt.result()
             except UpstreamError as error:
-                if stream is not None:
-                    await stream.aclose()
                 if error.is_client_error:
                     raise
                 progress.errors.append(error.reason)
@@ -158,11 +167,19 @@ class FlexRace:
                 if self._clock() + delay >= deadline:
                     return None
                 await asyncio.sleep(delay)
-            except BaseException:
-                if stream is not None:
-                    await stream.aclose()
-                raise
         return None
+
+    async def _started(
+        self, adapter: Adapter, job: RouteJob, api_key: str, route: Route
+    ) -> UpstreamStream:
+        """One flex attempt: open the stream and wait for the start; close it on any failure."""
+        stream = await self._upstream.open(adapter, job, UpstreamTier.FLEX, api_key, route)
+        try:
+            await stream.wait_for_start()
+        except BaseException:
+            await stream.aclose()
+            raise
+        return stream
 
     async def _dispatch(
         self,
