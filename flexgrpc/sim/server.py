@@ -14,17 +14,11 @@ servers in one process do not disturb each other's logging.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
 import threading
-from collections.abc import Generator
 from types import TracebackType
-from typing import Any
 
-import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
+from flexgrpc.embedded_http import HttpListener
 from flexgrpc.sim.app import SimulatorApp
 from flexgrpc.sim.config import SimConfig
 from flexgrpc.sim.records import RequestLog, RequestRecord
@@ -43,47 +37,13 @@ class _DeliberateCutFilter(logging.Filter):
 _HTTP_LOG.addFilter(_DeliberateCutFilter())
 
 
-class _SimHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with the simulator's own logger and no access log."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.logger = _HTTP_LOG
-        self.access_log = False
-
-
-class _EmbeddedServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self._exit_now = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        # The process that embeds the simulator owns SIGINT/SIGTERM.
-        yield
-
-    def exit_now(self) -> None:
-        self.should_exit = True
-        self._exit_now.set()
-
-    async def main_loop(self) -> None:
-        # uvicorn's loop sleeps 0.1 s between ticks; waking on exit_now() lets tests that
-        # start and stop a simulator each time do so without that wait.
-        counter = 0
-        while not await self.on_tick(counter):
-            counter = (counter + 1) % 864_000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit_now.wait(), 0.1)
-
-
 class Simulator:
     """The provider simulator on a real port. ``config`` can be replaced while it runs."""
 
     def __init__(self, config: SimConfig | None = None, *, max_records: int = 100_000) -> None:
         self._log = RequestLog(max_records)
         self.app = SimulatorApp(config or SimConfig(), self._log)
-        self._server: _EmbeddedServer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._listener = HttpListener(self.app, logger=_HTTP_LOG, name="flexgrpc-sim")
         self._host = ""
         self._port = 0
 
@@ -124,47 +84,22 @@ class Simulator:
 
         Raises ``OSError`` when the address cannot be bound.
         """
-        if self._server is not None:
+        if self._listener.running:
             raise RuntimeError("the simulator is already running")
-        # Bind here rather than in uvicorn, which exits the process when it cannot bind.
-        listener = _bind(host, port)
-        config = uvicorn.Config(
-            self.app,
-            host=host,  # only for uvicorn's "running on" message: the socket is bound above
-            port=listener.getsockname()[1],
-            interface="asgi3",
-            http=_SimHttpProtocol,
-            ws="none",
-            lifespan="off",
-            loop="none",
-            log_config=None,
-            access_log=True,  # False would silence uvicorn.access process-wide; see protocol
-            proxy_headers=False,
-            server_header=False,
-            backlog=8192,
-        )
-        server = _EmbeddedServer(config)
         self.app.resume()
-        task = asyncio.create_task(server.serve(sockets=[listener]), name="flexgrpc-sim")
-        while not server.started:
-            if task.done():
-                listener.close()
-                task.result()  # raises what stopped it
-                raise OSError(f"the simulator could not listen on {host}:{port}")
-            await asyncio.sleep(0.002)
-        self._server, self._task, self._host = server, task, host
-        self._port = listener.getsockname()[1]
+        try:
+            self._port = await self._listener.start(host, port)
+        except OSError as exc:
+            raise OSError(f"the simulator could not listen on {host}:{port}: {exc}") from exc
+        self._host = host
         return self._port
 
     async def stop(self) -> None:
         """Cut every open stream, stop listening, and return once the server is down."""
-        server, task = self._server, self._task
-        if server is None or task is None:
+        if not self._listener.running:
             return
         self.app.stop()
-        server.exit_now()
-        await task
-        self._server = self._task = None
+        await self._listener.stop()
 
     async def __aenter__(self) -> Simulator:
         await self.start()
@@ -177,26 +112,6 @@ class Simulator:
         traceback: TracebackType | None,
     ) -> None:
         await self.stop()
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` (not yet listening)."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-    except socket.gaierror as exc:
-        raise OSError(f"the simulator could not listen on {host}:{port}: {exc}") from exc
-    listener = socket.socket(family, kind, proto)
-    try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(address)
-    except OSError as exc:
-        listener.close()
-        raise OSError(
-            f"the simulator could not listen on {host}:{port}: {exc.strerror or exc}"
-        ) from exc
-    return listener
 
 
 def _new_event_loop() -> asyncio.AbstractEventLoop:
