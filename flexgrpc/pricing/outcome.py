@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flexgrpc.pricing.catalog import PriceCatalog
 from flexgrpc.pricing.cost import price_request
 from flexgrpc.pricing.usage import normalise_usage, usage_format_for
 from flexgrpc.providers.base import Adapter
-from flexgrpc.routing.job import Provider, Surface
+from flexgrpc.routing.job import Provider, RouteJob, Surface
 from flexgrpc.routing.outcome import RoutingOutcome, TokenCounts
 
 
@@ -43,3 +45,12 @@ class OutcomePricer:
         outcome.savings_nano_usd = int(pricing.savings_nano_usd)
         outcome.commission_nano_usd = int(pricing.commission_nano_usd)
         outcome.prices = {**pricing.prices, "commission_reason": pricing.reason.value}
+
+
+def is_billable_flex(catalog: PriceCatalog, job: RouteJob) -> bool:
+    """A request that could earn a commission: a flex window on a priced, non-Anthropic model
+    (SPEC §6: what the past-due gate stops; everything else keeps working)."""
+    if not job.start_within.is_race or job.provider is Provider.ANTHROPIC:
+        return False
+    today = dt.datetime.now(dt.UTC).date()
+    return catalog.lookup(job.provider, job.model, on=today) is not None

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +94,12 @@ def upstream_failure(error: UpstreamError, provider: Provider) -> FlexError:
 
 
 Pricer = Callable[[RoutingOutcome, Adapter], None]
+#: Refuses a request before any upstream work (the billing 402 gate); raises ``FlexError``.
+Gate = Callable[[str, RouteJob], Awaitable[None]]
+
+
+async def open_gate(organization_id: str, job: RouteJob) -> None:
+    """No gate: every request may proceed."""
 
 
 def no_pricing(outcome: RoutingOutcome, adapter: Adapter) -> None:
@@ -109,6 +115,7 @@ class Router:
         sink: OutcomeSink,
         *,
         pricer: Pricer = no_pricing,
+        gate: Gate = open_gate,
         max_body_bytes: int = 1_000_000,
     ) -> None:
         self._race = race
@@ -116,6 +123,7 @@ class Router:
         self._provider_key = provider_key
         self._sink = sink
         self._pricer = pricer
+        self._gate = gate
         self._max_body_bytes = max_body_bytes
 
     async def route(
@@ -194,6 +202,7 @@ class _Run:
             )
             record.describe_job(job)
             self.adapter = adapter = self.router.adapter_for(job)
+            await self.router._gate(self.principal.organization_id, job)
             api_key = await self.router.provider_key(self.principal, job.provider)
             try:
                 self.settlement = await self.router._race.settle(
