@@ -203,3 +203,178 @@ class LedgerEntry(Base):
     #: Signed nano-USD: debits positive, credits negative.
     amount_nano_usd: Mapped[int] = mapped_column(BigInteger)
     create_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+# --- Billing (SPEC §6) ----------------------------------------------------------------------
+
+#: States of an invoice (one organization's close of one UTC calendar month).
+INVOICE_STATES: Final = ("carried_forward", "open", "paid", "past_due")
+#: States of one attempt to charge an invoice.
+PAYMENT_ATTEMPT_STATES: Final = (
+    "pending",
+    "unknown",
+    "succeeded",
+    "soft_declined",
+    "hard_declined",
+    "no_payment_method",
+)
+_STRIPE_ID_LENGTH: Final = 255  # Stripe ids are documented as at most 255 characters
+#: Nano-USD per cent: charges are whole cents.
+_NANO_PER_CENT: Final = 10_000_000
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{value}'" for value in values)
+
+
+class BillingAccount(Base):
+    """An organization's billing state: its Stripe customer, the card on file and whether it is
+    past due (the 402 gate reads ``past_due_since``). Created on first need.
+    """
+
+    __tablename__ = "billing_accounts"
+    __table_args__ = (
+        Index("ix_billing_accounts_stripe_customer_id", "stripe_customer_id", unique=True),
+    )
+
+    organization_id: Mapped[str] = mapped_column(
+        String(_ID_LENGTH), ForeignKey("organizations.id", ondelete="RESTRICT"), primary_key=True
+    )
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(_STRIPE_ID_LENGTH))
+    #: The default payment method (``pm_…``) the off-session charges use.
+    payment_method_id: Mapped[str | None] = mapped_column(String(_STRIPE_ID_LENGTH))
+    card_brand: Mapped[str | None] = mapped_column(String(32))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    card_exp_month: Mapped[int | None] = mapped_column(Integer)
+    card_exp_year: Mapped[int | None] = mapped_column(Integer)
+    #: When the card on file was set; an older ``setup_intent.succeeded`` does not replace it.
+    card_update_time: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    #: Set while any invoice is past due; billable flex is refused meanwhile.
+    past_due_since: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    create_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    update_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class Invoice(Base):
+    """One organization's close of one UTC calendar month (``period`` = ``YYYY-MM``).
+
+    ``commission + carried_in == amount_due + carried_out`` (nano-USD); ``amount_due`` is whole
+    cents, 0 when the balance was under the threshold and carried forward. The unique
+    constraint on (organization, period) is what makes a repeated or concurrent close harmless.
+    """
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "period", name="uq_invoices_organization_period"),
+        CheckConstraint(f"state IN ({_sql_list(INVOICE_STATES)})", name="state"),
+        CheckConstraint(
+            "commission_nano_usd >= 0 AND carried_in_nano_usd >= 0 AND amount_due_nano_usd >= 0 "
+            "AND carried_out_nano_usd >= 0",
+            name="amounts_not_negative",
+        ),
+        CheckConstraint(
+            "commission_nano_usd + carried_in_nano_usd "
+            "= amount_due_nano_usd + carried_out_nano_usd",
+            name="balanced",
+        ),
+        CheckConstraint(f"amount_due_nano_usd % {_NANO_PER_CENT} = 0", name="whole_cents"),
+        Index("ix_invoices_state_next_retry", "state", "next_retry_time"),
+    )
+
+    id: Mapped[str] = mapped_column(String(_ID_LENGTH), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(
+        String(_ID_LENGTH), ForeignKey("organizations.id", ondelete="RESTRICT")
+    )
+    period: Mapped[str] = mapped_column(String(7))
+    commission_nano_usd: Mapped[int] = mapped_column(BigInteger)
+    carried_in_nano_usd: Mapped[int] = mapped_column(BigInteger)
+    amount_due_nano_usd: Mapped[int] = mapped_column(BigInteger)
+    carried_out_nano_usd: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16))
+    #: When the next automatic charge is due (a soft decline's schedule, or "now" after a new
+    #: card); none while nothing is scheduled.
+    next_retry_time: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    #: Automatic retries after soft declines so far (indexes the retry schedule).
+    soft_retries: Mapped[int] = mapped_column(Integer)
+    create_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    update_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    paid_time: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    past_due_time: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class PaymentAttempt(Base):
+    """One attempt to charge an invoice, recorded *before* Stripe is called.
+
+    ``idempotency_key`` is derived from the attempt (a new attempt, e.g. on a new card, gets a
+    new key); a retry of the same attempt (reconciling an unknown outcome) reuses it.
+    """
+
+    __tablename__ = "payment_attempts"
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "sequence", name="uq_payment_attempts_invoice_sequence"),
+        Index("ix_payment_attempts_idempotency_key", "idempotency_key", unique=True),
+        Index("ix_payment_attempts_payment_intent_id", "payment_intent_id", unique=True),
+        Index("ix_payment_attempts_org_time", "organization_id", "create_time", "id"),
+        Index("ix_payment_attempts_state", "state"),
+        CheckConstraint(f"state IN ({_sql_list(PAYMENT_ATTEMPT_STATES)})", name="state"),
+        CheckConstraint(
+            f"amount_nano_usd > 0 AND amount_nano_usd % {_NANO_PER_CENT} = 0", name="whole_cents"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(_ID_LENGTH), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(
+        String(_ID_LENGTH), ForeignKey("invoices.id", ondelete="RESTRICT")
+    )
+    organization_id: Mapped[str] = mapped_column(
+        String(_ID_LENGTH), ForeignKey("organizations.id", ondelete="RESTRICT")
+    )
+    #: 1, 2, … per invoice.
+    sequence: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    amount_nano_usd: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(24))
+    payment_method_id: Mapped[str | None] = mapped_column(String(_STRIPE_ID_LENGTH))
+    payment_intent_id: Mapped[str | None] = mapped_column(String(_STRIPE_ID_LENGTH))
+    card_brand: Mapped[str | None] = mapped_column(String(32))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    card_exp_month: Mapped[int | None] = mapped_column(Integer)
+    card_exp_year: Mapped[int | None] = mapped_column(Integer)
+    failure_code: Mapped[str] = mapped_column(String(64))
+    failure_message: Mapped[str] = mapped_column(String(500))
+    create_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    update_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class BillingPeriod(Base):
+    """A UTC month whose close ran to the end for every organization (the scheduler's marker)."""
+
+    __tablename__ = "billing_periods"
+
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    close_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class StripeEvent(Base):
+    """A Stripe webhook event already applied: inserted in the same transaction as its effect."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(_STRIPE_ID_LENGTH), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    receive_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class BillingRequest(Base):
+    """The stored answer of a mutating BillingService call, keyed by its ``request_id``
+    (AIP-155): a retry with the same id gets this answer and changes nothing more.
+    """
+
+    __tablename__ = "billing_requests"
+
+    #: The organization the call acted for (``-`` for operator-wide calls such as a close).
+    scope: Mapped[str] = mapped_column(String(_ID_LENGTH), primary_key=True)
+    method: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    response: Mapped[bytes] = mapped_column(LargeBinary())
+    create_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
