@@ -168,6 +168,15 @@ def cmd_provider_key_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_billing_close(args: argparse.Namespace) -> int:
+    from flexgrpc.billing.assembly import close_command
+    from flexgrpc.db.migrate import upgrade
+
+    settings = _settings(args)
+    upgrade(settings.database_url)
+    return close_command(args, settings)
+
+
 def cmd_encryption_key_generate(args: argparse.Namespace) -> int:
     from flexgrpc.accounts.crypto import generate_encryption_key
 
@@ -239,6 +248,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("org", help="organization id")
         p.add_argument("provider", choices=["openai", "gemini", "anthropic"])
         _db_flag(p)
+
+    from flexgrpc.billing.assembly import add_arguments as add_close_flags
+
+    billing = sub.add_parser("billing", help="billing").add_subparsers(
+        dest="billing_command", required=True
+    )
+    close = command(billing, "close", cmd_billing_close, "close a UTC month: invoices and charges")
+    add_close_flags(close)
+    _db_flag(close)
 
     ek = sub.add_parser("encryption-key", help="provider-key encryption").add_subparsers(
         dest="ek_command", required=True

@@ -35,6 +35,27 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise SystemExit(f"{name} must be a number, got {raw!r}") from None
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"{name} must be true or false, got {raw!r}")
+
+
+def _floats(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        raise SystemExit(f"{name} must be comma-separated numbers, got {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable. Env names are ``FLEXGRPC_`` + the upper-case field name."""
@@ -62,6 +83,28 @@ class Settings:
     auth_failures_per_minute: int = 30
     #: A JSON price catalog whose entries replace or add to the shipped one (no code change).
     price_catalog: str | None = None
+    # --- billing (flexgrpc.billing.assembly.BillingConfig) ---
+    #: Stripe secret key; without it nothing is charged (invoices stay open).
+    stripe_api_key: str | None = field(default=None, repr=False)
+    #: Stripe API base URL; unset = Stripe itself (tests point it at localstripe).
+    stripe_api_base: str | None = None
+    #: The webhook endpoint's signing secret (whsec_…); without it webhooks are refused.
+    stripe_webhook_secret: str | None = field(default=None, repr=False)
+    stripe_timeout_s: float = 30.0
+    stripe_max_network_retries: int = 2
+    #: Organization ids whose API keys may close periods and act on any organization's bill.
+    billing_operator_organizations: tuple[str, ...] = ()
+    #: How long the 402 gate trusts an organization's standing (at most 5 s).
+    billing_gate_cache_ttl_s: float = 2.0
+    #: Refuse billable flex to organizations without a card on file (off by default).
+    billing_require_card_for_flex: bool = False
+    #: After a soft decline, retry after these many hours.
+    billing_soft_decline_retry_hours: tuple[float, ...] = (24.0, 72.0, 168.0)
+    #: A charge still pending after this long is reconciled with Stripe.
+    billing_in_flight_timeout_s: float = 300.0
+    #: Run the monthly close and payment collection inside `serve` (safe on every replica).
+    billing_scheduler: bool = False
+    billing_scheduler_interval_s: float = 300.0
     #: Provider base URLs (a proxy, Azure, or the bundled simulator in demo mode and tests).
     openai_base_url: str = "https://api.openai.com/v1"
     gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta"
@@ -94,6 +137,34 @@ class Settings:
                 e, "FLEXGRPC_AUTH_FAILURES_PER_MINUTE", d.auth_failures_per_minute
             ),
             price_catalog=e.get("FLEXGRPC_PRICE_CATALOG") or None,
+            stripe_api_key=e.get("FLEXGRPC_STRIPE_API_KEY") or None,
+            stripe_api_base=e.get("FLEXGRPC_STRIPE_API_BASE") or None,
+            stripe_webhook_secret=e.get("FLEXGRPC_STRIPE_WEBHOOK_SECRET") or None,
+            stripe_timeout_s=_float(e, "FLEXGRPC_STRIPE_TIMEOUT_S", d.stripe_timeout_s),
+            stripe_max_network_retries=_int(
+                e, "FLEXGRPC_STRIPE_MAX_NETWORK_RETRIES", d.stripe_max_network_retries
+            ),
+            billing_operator_organizations=tuple(
+                o.strip()
+                for o in e.get("FLEXGRPC_BILLING_OPERATOR_ORGANIZATIONS", "").split(",")
+                if o.strip()
+            ),
+            billing_gate_cache_ttl_s=min(
+                5.0, _float(e, "FLEXGRPC_BILLING_GATE_CACHE_TTL_S", d.billing_gate_cache_ttl_s)
+            ),
+            billing_require_card_for_flex=_bool(
+                e, "FLEXGRPC_BILLING_REQUIRE_CARD_FOR_FLEX", d.billing_require_card_for_flex
+            ),
+            billing_soft_decline_retry_hours=_floats(
+                e, "FLEXGRPC_BILLING_SOFT_DECLINE_RETRY_HOURS", d.billing_soft_decline_retry_hours
+            ),
+            billing_in_flight_timeout_s=_float(
+                e, "FLEXGRPC_BILLING_IN_FLIGHT_TIMEOUT_S", d.billing_in_flight_timeout_s
+            ),
+            billing_scheduler=_bool(e, "FLEXGRPC_BILLING_SCHEDULER", d.billing_scheduler),
+            billing_scheduler_interval_s=_float(
+                e, "FLEXGRPC_BILLING_SCHEDULER_INTERVAL_S", d.billing_scheduler_interval_s
+            ),
             openai_base_url=e.get("FLEXGRPC_OPENAI_BASE_URL", d.openai_base_url),
             gemini_base_url=e.get("FLEXGRPC_GEMINI_BASE_URL", d.gemini_base_url),
             anthropic_base_url=e.get("FLEXGRPC_ANTHROPIC_BASE_URL", d.anthropic_base_url),

@@ -15,6 +15,7 @@ from flexinference.v1 import (
     accounts_pb2,
     accounts_pb2_grpc,
     billing_pb2,
+    billing_pb2_grpc,
     route_pb2,
     route_pb2_grpc,
     usage_pb2,
@@ -31,8 +32,8 @@ from flexgrpc.api.accounts import AccountServicer
 from flexgrpc.api.auth import Authenticator
 from flexgrpc.api.interceptors import AuthInterceptor, ErrorInterceptor
 from flexgrpc.api.route import RouteServicer
-from flexgrpc.api.unimplemented import unimplemented_service
 from flexgrpc.api.usage import UsageServicer
+from flexgrpc.billing.assembly import build_billing
 from flexgrpc.config import Settings
 from flexgrpc.db.engine import make_engine, make_sessionmaker
 from flexgrpc.db.migrate import upgrade
@@ -41,10 +42,11 @@ from flexgrpc.ledger.sink import LedgerOutcomeSink
 from flexgrpc.ledger.store import LedgerStore
 from flexgrpc.ledger.writer import RecordWriter
 from flexgrpc.pricing.catalog import CatalogError, PriceCatalog
-from flexgrpc.pricing.outcome import OutcomePricer
+from flexgrpc.pricing.outcome import OutcomePricer, is_billable_flex
 from flexgrpc.providers.registry import default_adapters, route_base_urls
 from flexgrpc.providers.upstream import Timeouts, UpstreamClient, make_http_client
 from flexgrpc.rest import RestShim, loopback_target
+from flexgrpc.routing.job import RouteJob
 from flexgrpc.routing.outcome import LogOutcomeSink, OutcomeSink, TeeOutcomeSink
 from flexgrpc.routing.race import FlexRace
 from flexgrpc.routing.router import Router
@@ -71,9 +73,6 @@ _SERVICES = {
     "RouteService": route_pb2.DESCRIPTOR.services_by_name["RouteService"],
     "UsageService": usage_pb2.DESCRIPTOR.services_by_name["UsageService"],
     "BillingService": billing_pb2.DESCRIPTOR.services_by_name["BillingService"],
-}
-_PENDING = {
-    "BillingService": "the billing issue (#5)",
 }
 SERVICE_NAMES = tuple(d.full_name for d in _SERVICES.values())
 
@@ -124,12 +123,21 @@ class FlexServer:
             ),
         )
         provider_keys = ProviderKeyCache(self.accounts, settings.auth_cache_ttl_s)
+        catalog = load_catalog(settings.price_catalog)
+        self.billing = build_billing(settings, make_sessionmaker(self._engine))
+        billing_gate = self.billing.gate
+
+        async def gate(organization_id: str, job: RouteJob) -> None:
+            # SPEC §6: while past due only billable flex stops; everything else keeps working.
+            await billing_gate.check(organization_id, billable=is_billable_flex(catalog, job))
+
         self.router = Router(
             FlexRace(upstream),
             default_adapters(),
             provider_keys.get,
             self.sink,
-            pricer=OutcomePricer(load_catalog(settings.price_catalog)),
+            pricer=OutcomePricer(catalog),
+            gate=gate,
             max_body_bytes=settings.max_message_bytes,
         )
 
@@ -152,6 +160,8 @@ class FlexServer:
         s = self.settings
         await asyncio.to_thread(upgrade, self._engine)
         self.record_writer.start()
+        if self.billing.scheduler is not None:
+            self.billing.scheduler.start()
         authenticator = Authenticator(
             self.accounts,
             cache_ttl_s=s.auth_cache_ttl_s,
@@ -173,8 +183,9 @@ class FlexServer:
         usage_pb2_grpc.add_UsageServiceServicer_to_server(
             UsageServicer(UsageQueries(make_sessionmaker(self._engine))), server
         )
-        handlers = [unimplemented_service(_SERVICES[n], why) for n, why in _PENDING.items()]
-        server.add_generic_rpc_handlers([*handlers, *self._extra_handlers])
+        billing_pb2_grpc.add_BillingServiceServicer_to_server(self.billing.servicer, server)
+        if self._extra_handlers:
+            server.add_generic_rpc_handlers(list(self._extra_handlers))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
@@ -214,6 +225,8 @@ class FlexServer:
         if self._server is not None:
             draining.append(self._server.stop(grace))
         await asyncio.gather(*draining)
+        if self.billing.scheduler is not None:
+            await self.billing.scheduler.stop()
         await self.record_writer.stop()
         for client in self._http:
             await client.aclose()
