@@ -153,6 +153,11 @@ class FlexServer:
             ("grpc.max_receive_message_length", _MAX_RECEIVE_BYTES),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
             ("grpc.max_concurrent_streams", 10_000),
+            # Calls that arrived but that the (Python) server has not picked up yet wait in
+            # grpc-core's queue, which by default cancels arrivals beyond 1,000 (soft) / 3,000
+            # (hard): a burst of flex races would be refused with CANCELLED before reaching us.
+            ("grpc.server.max_pending_requests", s.max_concurrent_rpcs),
+            ("grpc.server.max_pending_requests_hard_limit", s.max_concurrent_rpcs),
             ("grpc.so_reuseport", 0),
         ]
 
