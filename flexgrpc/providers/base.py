@@ -58,6 +58,9 @@ class StreamTracker(abc.ABC):
         #: The final usage block has been seen (prices can be computed from ``usage`` now).
         self.usage_final = False
         self.finished = False
+        #: Set by the router once the request is priced, when the caller asked for include_cost:
+        #: the caller's usage-bearing event then carries it as ``usage.cost``.
+        self.cost: dict[str, Any] | None = None
 
     @abc.abstractmethod
     def feed(self, event: SseEvent) -> EventKind:
@@ -72,6 +75,10 @@ class StreamTracker(abc.ABC):
 
     def present(self, event: SseEvent) -> list[bytes]:
         """The caller's frames for one upstream event."""
+        if self.cost is not None:
+            rewritten = self.with_cost(event, self.cost)
+            if rewritten is not None:
+                return [rewritten]
         return [event.raw]
 
     def present_end(self) -> list[bytes]:

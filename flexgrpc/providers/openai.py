@@ -153,7 +153,7 @@ class ChatTracker(StreamTracker):
             chunk = event_json(event)
             if chunk.get("choices") == [] and isinstance(chunk.get("usage"), dict):
                 return []  # the router asked for it (to price the request), not the caller
-        return [event.raw]
+        return super().present(event)
 
     def feed(self, event: SseEvent) -> EventKind:
         if event.data.strip() == "[DONE]":

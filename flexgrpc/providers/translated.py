@@ -6,11 +6,12 @@ the translator owns what the caller sees (chat chunks, the chat.completion objec
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from flexgrpc.providers.base import Adapter, EventKind, ServedTier, StreamTracker
-from flexgrpc.providers.sse import SseEvent
+from flexgrpc.providers.sse import SseEvent, format_event
 from flexgrpc.providers.translate import ChatStream, ChatTranslator
 from flexgrpc.routing.job import RouteJob, Surface, UpstreamTier
 
@@ -47,7 +48,8 @@ class TranslatedChatAdapter(Adapter):
 
     def tracker(self, job: RouteJob) -> StreamTracker:
         options = job.body.get("stream_options")
-        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        asked = isinstance(options, dict) and options.get("include_usage") is True
+        include_usage = asked or job.include_cost  # cost rides on the usage chunk
         stream = self._translator.stream(model=job.model, include_usage=include_usage)
         return _TranslatedTracker(self._native.tracker(job), self._translator, stream, job.model)
 
@@ -78,10 +80,24 @@ class _TranslatedTracker(StreamTracker):
         return self._native.result()
 
     def present(self, event: SseEvent) -> list[bytes]:
-        return self._stream.feed(event)
+        return self._costed(self._stream.feed(event))
 
     def present_end(self) -> list[bytes]:
-        return self._stream.finish()
+        return self._costed(self._stream.finish())
+
+    def _costed(self, frames: list[bytes]) -> list[bytes]:
+        """Chat frames with ``usage.cost`` on the usage chunk, when the caller asked for it."""
+        if self.cost is None:
+            return frames
+        out = []
+        for frame in frames:
+            data = frame.removeprefix(b"data: ").strip()
+            chunk = json.loads(data) if data.startswith(b"{") else None
+            if isinstance(chunk, dict) and isinstance(chunk.get("usage"), dict):
+                chunk["usage"]["cost"] = self.cost
+                frame = format_event(json.dumps(chunk, separators=(",", ":")))
+            out.append(frame)
+        return out
 
     def present_result(self) -> dict[str, Any]:
         return self._translator.response(self._native.result(), model=self._model)

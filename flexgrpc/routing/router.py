@@ -23,8 +23,7 @@ from flexinference.v1 import types_pb2
 from flexgrpc.accounts.store import Principal
 from flexgrpc.errors import FlexError
 from flexgrpc.pricing.money import NanoUSD, nano_to_micro
-from flexgrpc.providers.base import Adapter, ServedTier, StreamTracker
-from flexgrpc.providers.sse import SseEvent
+from flexgrpc.providers.base import Adapter, ServedTier
 from flexgrpc.providers.upstream import StreamBroken, UpstreamError
 from flexgrpc.routing.job import Provider, RouteJob, Surface
 from flexgrpc.routing.outcome import OutcomeSink, RoutingOutcome
@@ -257,11 +256,11 @@ class _Run:
             if job.stream:
                 yield self._settled(job, adapter, settlement)
                 async for event in stream.events():
-                    frames = tracker.present(event)
                     if tracker.usage_final and not self.priced:
                         self._price()
                         if job.include_cost:
-                            frames = self._with_cost(tracker, event, frames)
+                            tracker.cost = self._cost()
+                    frames = tracker.present(event)
                     if tracker.finished and not self.stored:
                         await self._store(raise_errors=True)  # before the terminal event
                     for frame in frames:
@@ -285,14 +284,11 @@ class _Run:
                 "upstream_error", message, metadata={"provider": job.provider.value}
             ) from broken
 
-    def _with_cost(
-        self, tracker: StreamTracker, event: SseEvent, frames: list[bytes]
-    ) -> list[bytes]:
-        """The usage-bearing event with ``usage.cost`` added (SPEC §4), if this is it."""
+    def _cost(self) -> dict[str, Any]:
+        """``usage.cost`` for a caller that asked for include_cost (SPEC §4)."""
         record = self.record
         total = nano_to_micro(NanoUSD(record.actual_nano_usd)) if record.priced else None
-        rewritten = tracker.with_cost(event, {"total_micro_usd": total, "currency": "USD"})
-        return [rewritten] if rewritten is not None and frames == [event.raw] else frames
+        return {"total_micro_usd": total, "currency": "USD"}
 
     def _price(self) -> None:
         """Read the served tier and usage off the stream and price the request (once)."""

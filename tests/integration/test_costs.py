@@ -151,3 +151,32 @@ def test_an_invalid_price_override_stops_the_server(tmp_path: pathlib.Path) -> N
             argv=[sys.executable, "-m", "flexgrpc.cli", "serve", "--grpc-port", "0"],
             timeout=20,
         )
+
+
+@pytest.mark.parametrize(
+    ("model", "window"),
+    [("claude-sonnet-5-5", "default"), ("gemini-3-flash-preview", "00h-00m-30s")],
+)
+def test_include_cost_on_chat_translated_to_claude_and_gemini(
+    stub: Any, org: Caller, records: Any, model: str, window: str
+) -> None:
+    call = stub.CreateChatCompletion(
+        route_pb2.CreateChatCompletionRequest(
+            body=body(
+                model=model,
+                messages=[{"role": "user", "content": "hi"}],
+                stream=True,
+                include_cost=True,
+                start_within=window,
+            )
+        ),
+        metadata=org.metadata,
+    )
+    chunks = [m.data for m in call]
+    request_id = dict(call.initial_metadata())["x-flexinference-request-id"]
+    assert chunks[-1] == b"data: [DONE]\n\n"
+    usage_chunk = sse_events(chunks[-2:-1])[0]
+    assert usage_chunk["choices"] == []
+    record = _record(records, request_id)
+    expected = round(record.actual_nano_usd / 1000) if record.priced else None
+    assert usage_chunk["usage"]["cost"] == {"total_micro_usd": expected, "currency": "USD"}
