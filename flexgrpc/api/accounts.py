@@ -3,33 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from typing import Any
 
 from flexinference.v1 import accounts_pb2, accounts_pb2_grpc
-from google.protobuf import timestamp_pb2
 
 from flexgrpc.accounts.store import AccountStore, ApiKeyInfo
 from flexgrpc.api.auth import current_principal
-from flexgrpc.api.pagination import decode_token, encode_token, page_size
+from flexgrpc.api.convert import timestamp
+from flexgrpc.api.pagination import decode_token, encode_token, page_size, time_cursor
 from flexgrpc.api.resources import organization_id
 from flexgrpc.errors import FlexError
-
-
-def _timestamp(value: dt.datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def _api_key(key: ApiKeyInfo) -> accounts_pb2.ApiKey:
     message = accounts_pb2.ApiKey(
         name=f"organizations/{key.organization_id}/apiKeys/{key.id}",
         display_prefix=key.display_prefix,
-        create_time=_timestamp(key.create_time),
+        create_time=timestamp(key.create_time),
     )
     if key.revoke_time is not None:
-        message.revoke_time.CopyFrom(_timestamp(key.revoke_time))
+        message.revoke_time.CopyFrom(timestamp(key.revoke_time))
     return message
 
 
@@ -49,7 +42,7 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
             name=f"organizations/{org.id}",
             display_name=org.display_name,
             provider_keys=sorted(providers),
-            create_time=_timestamp(org.create_time),
+            create_time=timestamp(org.create_time),
         )
 
     async def ListApiKeys(
@@ -61,8 +54,8 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
         cursor = decode_token(request.page_token, arguments)
         keys = await asyncio.to_thread(self._store.list_api_keys, org_id)
         ordered = sorted(keys, key=lambda k: (k.create_time, k.id), reverse=True)
-        if cursor is not None:
-            after = (dt.datetime.fromisoformat(str(cursor[0])), str(cursor[1]))
+        after = time_cursor(cursor)
+        if after is not None:
             ordered = [k for k in ordered if (k.create_time, k.id) < after]
         page = ordered[:size]
         token = ""

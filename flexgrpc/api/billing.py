@@ -9,15 +9,15 @@ other caller reaches only its own organization (``organizations/-``).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
 
 from flexinference.v1 import billing_pb2, billing_pb2_grpc
-from google.protobuf import message, timestamp_pb2
+from google.protobuf import message
 
 from flexgrpc.api.auth import current_principal
-from flexgrpc.api.pagination import decode_token, encode_token, page_size
+from flexgrpc.api.convert import micro_usd, timestamp
+from flexgrpc.api.pagination import decode_token, encode_token, page_size, time_cursor
 from flexgrpc.api.resources import ORGANIZATIONS, SELF, organization_id
 from flexgrpc.billing.accounts import BillingAccounts
 from flexgrpc.billing.close import PeriodCloser
@@ -28,7 +28,6 @@ from flexgrpc.billing.records import AccountSummary, AttemptInfo, CardInfo, Invo
 from flexgrpc.billing.requests import RequestLog, check_request_id
 from flexgrpc.billing.webhooks import StripeWebhooks
 from flexgrpc.errors import FlexError
-from flexgrpc.pricing.money import NanoUSD, nano_to_micro
 
 M = TypeVar("M", bound=message.Message)
 
@@ -52,16 +51,6 @@ _ATTEMPT_STATES = {
 }
 
 
-def _micro(nano: int) -> int:
-    return int(nano_to_micro(NanoUSD(nano)))
-
-
-def _timestamp(value: dt.datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
 def _card(card: CardInfo) -> billing_pb2.PaymentCard:
     return billing_pb2.PaymentCard(
         brand=card.brand, last4=card.last4, exp_month=card.exp_month, exp_year=card.exp_year
@@ -71,13 +60,13 @@ def _card(card: CardInfo) -> billing_pb2.PaymentCard:
 def account_message(summary: AccountSummary) -> billing_pb2.BillingAccount:
     account = billing_pb2.BillingAccount(
         name=f"organizations/{summary.organization_id}/billingAccount",
-        accrued_this_period_micro_usd=_micro(summary.accrued_nano_usd),
-        carried_micro_usd=_micro(summary.carried_nano_usd),
-        past_due_micro_usd=_micro(summary.past_due_nano_usd),
+        accrued_this_period_micro_usd=micro_usd(summary.accrued_nano_usd),
+        carried_micro_usd=micro_usd(summary.carried_nano_usd),
+        past_due_micro_usd=micro_usd(summary.past_due_nano_usd),
         currency_code="USD",
     )
     if summary.past_due_since is not None:
-        account.past_due_time.CopyFrom(_timestamp(summary.past_due_since))
+        account.past_due_time.CopyFrom(timestamp(summary.past_due_since))
     if summary.card is not None:
         account.card.CopyFrom(_card(summary.card))
     return account
@@ -87,15 +76,15 @@ def invoice_message(invoice: InvoiceInfo) -> billing_pb2.Invoice:
     result = billing_pb2.Invoice(
         name=f"organizations/{invoice.organization_id}/invoices/{invoice.period}",
         period=invoice.period,
-        commission_micro_usd=_micro(invoice.commission_nano_usd),
-        carried_in_micro_usd=_micro(invoice.carried_in_nano_usd),
-        amount_due_micro_usd=_micro(invoice.amount_due_nano_usd),
-        carried_out_micro_usd=_micro(invoice.carried_out_nano_usd),
+        commission_micro_usd=micro_usd(invoice.commission_nano_usd),
+        carried_in_micro_usd=micro_usd(invoice.carried_in_nano_usd),
+        amount_due_micro_usd=micro_usd(invoice.amount_due_nano_usd),
+        carried_out_micro_usd=micro_usd(invoice.carried_out_nano_usd),
         state=_INVOICE_STATES.get(invoice.state, billing_pb2.INVOICE_STATE_UNSPECIFIED),
-        create_time=_timestamp(invoice.create_time),
+        create_time=timestamp(invoice.create_time),
     )
     if invoice.paid_time is not None:
-        result.paid_time.CopyFrom(_timestamp(invoice.paid_time))
+        result.paid_time.CopyFrom(timestamp(invoice.paid_time))
     return result
 
 
@@ -105,13 +94,13 @@ def attempt_message(attempt: AttemptInfo) -> billing_pb2.PaymentAttempt:
             f"organizations/{attempt.organization_id}/invoices/{attempt.period}"
             f"/paymentAttempts/{attempt.id}"
         ),
-        amount_micro_usd=_micro(attempt.amount_nano_usd),
+        amount_micro_usd=micro_usd(attempt.amount_nano_usd),
         state=_ATTEMPT_STATES.get(attempt.state, billing_pb2.PAYMENT_ATTEMPT_STATE_UNSPECIFIED),
         payment_intent_id=attempt.payment_intent_id or "",
         failure_code=attempt.failure_code,
         failure_message=attempt.failure_message,
-        create_time=_timestamp(attempt.create_time),
-        update_time=_timestamp(attempt.update_time),
+        create_time=timestamp(attempt.create_time),
+        update_time=timestamp(attempt.update_time),
     )
     if attempt.card is not None:
         result.card.CopyFrom(_card(attempt.card))
@@ -280,14 +269,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         size = page_size(request.page_size)
         arguments = {"parent": org, "period": period}
         cursor = decode_token(request.page_token, arguments)
-        after = None
-        if cursor is not None:
-            try:
-                after = (dt.datetime.fromisoformat(str(cursor[0])), str(cursor[1]))
-            except (IndexError, ValueError):
-                raise FlexError(
-                    "invalid_argument", "page_token is malformed.", field="page_token"
-                ) from None
+        after = time_cursor(cursor)
         rows = await asyncio.to_thread(self._accounts.attempts, org, period, size + 1, after)
         token = ""
         if len(rows) > size:
@@ -358,7 +340,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                 invoices_created=report.invoices_created,
                 charges_attempted=report.charges_attempted,
                 charges_succeeded=report.charges_succeeded,
-                charged_micro_usd=_micro(report.charged_nano_usd),
+                charged_micro_usd=micro_usd(report.charged_nano_usd),
             )
 
         return await self._idempotent(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import json
 from typing import Any
@@ -64,3 +65,15 @@ def decode_token(token: str, arguments: dict[str, Any]) -> list[Any] | None:
             field="page_token",
         )
     return cursor
+
+
+def time_cursor(cursor: list[Any] | None) -> tuple[dt.datetime, str] | None:
+    """A decoded ``[iso time, id]`` keyset cursor (``None`` for the first page)."""
+    if cursor is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(cursor[0])), str(cursor[1])
+    except (IndexError, ValueError):
+        raise FlexError(
+            "invalid_argument", "page_token is malformed.", field="page_token"
+        ) from None

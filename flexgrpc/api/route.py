@@ -12,8 +12,8 @@ from google.api import httpbody_pb2
 from google.protobuf import duration_pb2
 
 from flexgrpc.api.auth import current_principal
+from flexgrpc.api.convert import cost, micro_usd
 from flexgrpc.errors import FlexError
-from flexgrpc.pricing.money import NanoUSD, nano_to_micro
 from flexgrpc.providers.base import ServedTier
 from flexgrpc.routing.job import Provider, Surface
 from flexgrpc.routing.outcome import RoutingOutcome
@@ -48,10 +48,6 @@ _ROUTES = {
     "vertex": types_pb2.PROVIDER_ROUTE_VERTEX,
     "bedrock": types_pb2.PROVIDER_ROUTE_BEDROCK,
 }
-
-
-def micro_usd(nano: int) -> int:
-    return int(nano_to_micro(NanoUSD(nano)))
 
 
 TIER_HEADER = "x-flexinference-tier"
@@ -101,12 +97,11 @@ def settled_result(settled: Settled, model: str = "") -> types_pb2.RoutingResult
 def final_result(outcome: RoutingOutcome) -> types_pb2.RoutingResult:
     tokens = outcome.tokens
     result = types_pb2.RoutingResult(
-        cost=types_pb2.Cost(
-            actual_micro_usd=micro_usd(outcome.actual_nano_usd),
-            standard_micro_usd=micro_usd(outcome.standard_nano_usd),
-            savings_micro_usd=micro_usd(outcome.savings_nano_usd),
-            commission_micro_usd=micro_usd(outcome.commission_nano_usd),
-            currency_code="USD",
+        cost=cost(
+            outcome.actual_nano_usd,
+            outcome.standard_nano_usd,
+            outcome.savings_nano_usd,
+            outcome.commission_nano_usd,
         ),
         tokens=types_pb2.TokenCounts(
             uncached_input_tokens=tokens.uncached_input,

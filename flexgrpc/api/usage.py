@@ -12,12 +12,13 @@ from google.protobuf import timestamp_pb2
 from google.type import date_pb2
 
 from flexgrpc.api.auth import current_principal
-from flexgrpc.api.pagination import decode_token, encode_token, page_size
+from flexgrpc.api.convert import cost, timestamp
+from flexgrpc.api.pagination import decode_token, encode_token, page_size, time_cursor
 from flexgrpc.api.resources import organization_id
 from flexgrpc.db.models import UsageRecord
 from flexgrpc.errors import FlexError
 from flexgrpc.ledger.queries import RecordFilter, Summary, UsageQueries
-from flexgrpc.pricing.money import NanoUSD, nano_to_micro, parse_usd_per_million
+from flexgrpc.pricing.money import parse_usd_per_million
 
 _SERVED = {
     "standard": types_pb2.SERVED_TIER_STANDARD,
@@ -57,27 +58,6 @@ _GROUPING = {
     usage_pb2.SUMMARY_GROUPING_DAY: (False, True),
     usage_pb2.SUMMARY_GROUPING_NONE: (False, False),
 }
-
-
-def micro_usd(nano: int) -> int:
-    """Nano-USD as the micro-USD clients see (the pricing module's one rounding rule)."""
-    return int(nano_to_micro(NanoUSD(nano)))
-
-
-def _timestamp(value: dt.datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
-def _cost(actual: int, standard: int, savings: int, commission: int) -> types_pb2.Cost:
-    return types_pb2.Cost(
-        actual_micro_usd=micro_usd(actual),
-        standard_micro_usd=micro_usd(standard),
-        savings_micro_usd=micro_usd(savings),
-        commission_micro_usd=micro_usd(commission),
-        currency_code="USD",
-    )
 
 
 def _requested(value: str) -> types_pb2.RequestedTier:
@@ -130,12 +110,12 @@ def record_message(r: UsageRecord) -> usage_pb2.UsageRecord:
             output_tokens=r.output_tokens,
             reasoning_tokens=r.reasoning_tokens,
         ),
-        cost=_cost(
+        cost=cost(
             r.actual_nano_usd, r.standard_nano_usd, r.savings_nano_usd, r.commission_nano_usd
         ),
         error_code=r.error_code,
-        create_time=_timestamp(r.create_time),
-        complete_time=_timestamp(r.complete_time),
+        create_time=timestamp(r.create_time),
+        complete_time=timestamp(r.complete_time),
     )
     if r.time_to_start_ms is not None:
         message.time_to_start.FromMilliseconds(r.time_to_start_ms)
@@ -155,7 +135,7 @@ def _summary_message(s: Summary) -> usage_pb2.UsageSummary:
         flex_won_count=s.flex_won,
         flex_share=s.flex_races / s.requests if s.requests else 0.0,
         flex_win_rate=s.flex_won / s.flex_races if s.flex_races else 0.0,
-        cost=_cost(
+        cost=cost(
             s.actual_nano_usd, s.standard_nano_usd, s.savings_nano_usd, s.commission_nano_usd
         ),
     )
@@ -193,14 +173,7 @@ class UsageServicer(usage_pb2_grpc.UsageServiceServicer):
             "tier": request.served_tier, "outcome": request.outcome,
         }  # fmt: skip
         cursor = decode_token(request.page_token, arguments)
-        after = None
-        if cursor is not None:
-            try:
-                after = (dt.datetime.fromisoformat(str(cursor[0])), str(cursor[1]))
-            except (IndexError, ValueError):
-                raise FlexError(
-                    "invalid_argument", "page_token is malformed.", field="page_token"
-                ) from None
+        after = time_cursor(cursor)
         rows = await asyncio.to_thread(self._queries.page, filters, size + 1, after)
         token = ""
         if len(rows) > size:
