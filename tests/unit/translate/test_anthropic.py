@@ -19,13 +19,11 @@ from tests.unit.translate.support import (
     function_calls,
     load_events,
     load_json,
-    normalized,
     payloads,
     run_stream,
     sdk_completion,
     sdk_stream,
     sse,
-    streamed_text,
 )
 
 MODEL = "claude-sonnet-4-5"
@@ -371,21 +369,6 @@ def test_stream_chunks_are_valid_with_a_stable_identity(
     assert parsed[-1].choices == []
     assert parsed[-1].usage is not None
     assert all(c.usage is None for c in parsed[:-1])
-
-
-@pytest.mark.parametrize("name", ["text", "tool_use"])
-def test_stream_adds_up_to_the_non_streamed_answer(
-    translator: AnthropicTranslator, name: str
-) -> None:
-    native = load_json("anthropic", f"response_{name}.json")
-    frames = run_stream(
-        translator.stream(model=MODEL, include_usage=True),
-        load_events("anthropic", f"stream_{name}.sse"),
-    )
-
-    expected = translator.response(native, model=MODEL)
-    assert streamed_text(frames) == expected["choices"][0]["message"]["content"]
-    assert normalized(assemble_completion(frames)) == normalized(expected)
 
 
 def test_tool_call_deltas_carry_index_id_name_then_argument_fragments(

@@ -10,7 +10,6 @@ import pytest
 from openai.types.chat import ChatCompletion
 
 from flexgrpc.errors import FlexError
-from flexgrpc.providers.translate import assemble_completion
 from flexgrpc.providers.translate.gemini import GeminiTranslator, chat_call_id, split_call_id
 from tests.unit.translate.support import (
     NOW,
@@ -19,7 +18,6 @@ from tests.unit.translate.support import (
     function_calls,
     load_events,
     load_json,
-    normalized,
     payloads,
     run_stream,
     sdk_completion,
@@ -293,19 +291,6 @@ def test_stream_chunks_are_valid_with_a_stable_identity(
     assert parsed[0].choices[0].delta.role == "assistant"
     assert all(c.choices[0].delta.role is None for c in parsed[1:] if c.choices)
     assert parsed[-1].usage is not None
-
-
-@pytest.mark.parametrize("name", ["text", "tool_use"])
-def test_stream_adds_up_to_the_non_streamed_answer(translator: GeminiTranslator, name: str) -> None:
-    native = load_json("gemini", f"response_{name}.json")
-    frames = run_stream(
-        translator.stream(model=MODEL, include_usage=True),
-        load_events("gemini", f"stream_{name}.sse"),
-    )
-
-    expected = translator.response(native, model=MODEL)
-    assert streamed_text(frames) == expected["choices"][0]["message"]["content"]
-    assert normalized(assemble_completion(frames)) == normalized(expected)
 
 
 def test_streamed_function_calls_arrive_as_indexed_tool_call_deltas(

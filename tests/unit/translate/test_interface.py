@@ -14,7 +14,15 @@ from flexgrpc.providers.translate import (
     assemble_completion,
     translator_for,
 )
-from tests.unit.translate.support import payloads
+from tests.unit.translate.support import (
+    clock,
+    load_events,
+    load_json,
+    normalized,
+    payloads,
+    run_stream,
+    streamed_text,
+)
 
 
 def test_translator_for_names_the_two_translated_providers() -> None:
@@ -108,3 +116,31 @@ def test_malformed_messages_are_invalid_arguments_naming_the_field(
 
     assert caught.value.code == "invalid_argument"
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "name"),
+    [
+        (provider, model, name)
+        for provider, model in (
+            ("anthropic", "claude-sonnet-4-5"),
+            ("gemini", "gemini-3-flash-preview"),
+        )
+        for name in ("text", "tool_use")
+    ],
+)
+def test_stream_adds_up_to_the_non_streamed_answer(provider: str, model: str, name: str) -> None:
+    translator = (
+        AnthropicTranslator(clock=clock)
+        if provider == "anthropic"
+        else GeminiTranslator(clock=clock)
+    )
+    native = load_json(provider, f"response_{name}.json")
+    frames = run_stream(
+        translator.stream(model=model, include_usage=True),
+        load_events(provider, f"stream_{name}.sse"),
+    )
+
+    expected = translator.response(native, model=model)
+    assert streamed_text(frames) == expected["choices"][0]["message"]["content"]
+    assert normalized(assemble_completion(frames)) == normalized(expected)
