@@ -11,29 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Insert, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from flexgrpc.db.engine import write_session
 from flexgrpc.db.models import LedgerEntry, UsageRecord
+from flexgrpc.ledger.bulk_insert import BulkInsert
 from flexgrpc.ledger.records import COMMISSION_REVENUE, RECEIVABLE, UsageRow
-
-
-def _insert_ignoring_duplicates(
-    session: Session, model: type[UsageRecord] | type[LedgerEntry], rows: list[dict[str, Any]]
-) -> None:
-    if not rows:
-        return
-    statement: Insert
-    if session.get_bind().dialect.name == "postgresql":
-        statement = postgresql.insert(model).on_conflict_do_nothing()
-    else:
-        statement = sqlite.insert(model).on_conflict_do_nothing()
-    # executemany with one cached statement (not a fresh multi-VALUES statement per batch).
-    session.execute(statement, rows)
 
 
 def _usage_values(row: UsageRow) -> dict[str, Any]:
@@ -70,9 +55,26 @@ def _usage_values(row: UsageRow) -> dict[str, Any]:
     }
 
 
+_USAGE_KEYS: Final = tuple(column.key for column in UsageRecord.__table__.columns)
+_ENTRY_KEYS: Final = (
+    "transaction_id",
+    "organization_id",
+    "account",
+    "amount_nano_usd",
+    "create_time",
+)
+
+
 class LedgerStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        engine = sessions.kw.get("bind")
+        if not isinstance(engine, Engine):
+            raise TypeError("the ledger's sessionmaker must be bound to an Engine")
+        self._engine = engine
+        self._begin = "BEGIN IMMEDIATE" if engine.dialect.name == "sqlite" else None
+        self._records = BulkInsert(engine, UsageRecord, _USAGE_KEYS)
+        self._entries = BulkInsert(engine, LedgerEntry, _ENTRY_KEYS)
 
     def write(self, rows: Sequence[UsageRow]) -> None:
         """Store ``rows`` and their commissions durably, in one transaction."""
@@ -94,9 +96,23 @@ class LedgerStore:
                             "create_time": now,
                         }
                     )
-        with write_session(self._sessions) as session:
-            _insert_ignoring_duplicates(session, UsageRecord, [_usage_values(r) for r in rows])
-            _insert_ignoring_duplicates(session, LedgerEntry, entries)
+        records = self._records.parameters([_usage_values(row) for row in rows])
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            if self._begin:
+                # Take SQLite's write lock up front so a concurrent writer waits (busy timeout)
+                # instead of failing; see flexgrpc.db.engine.
+                cursor.execute(self._begin)
+            cursor.executemany(self._records.sql, records)
+            if entries:
+                cursor.executemany(self._entries.sql, self._entries.parameters(entries))
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()
 
     def balance(self, organization_id: str, account: str = RECEIVABLE) -> int:
         """The account's balance in nano-USD: the sum of its entries."""
