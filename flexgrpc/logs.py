@@ -76,7 +76,6 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # httpx logs every upstream request at INFO: one line per request on the hot path, and
-    # the routing outcome already records each request.
-    for chatty in ("httpx", "httpx2", "httpcore"):
+    # HTTP clients' per-request INFO lines would double the routing outcome's own line.
+    for chatty in ("httpx", "httpcore", "aiohttp"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -44,7 +44,7 @@ from flexgrpc.ledger.writer import RecordWriter
 from flexgrpc.pricing.catalog import CatalogError, PriceCatalog
 from flexgrpc.pricing.outcome import OutcomePricer, is_billable_flex
 from flexgrpc.providers.registry import default_adapters, route_base_urls
-from flexgrpc.providers.upstream import Timeouts, UpstreamClient, make_http_client
+from flexgrpc.providers.upstream import Timeouts, UpstreamClient
 from flexgrpc.rest import RestShim, loopback_target
 from flexgrpc.routing.job import RouteJob
 from flexgrpc.routing.outcome import LogOutcomeSink, OutcomeSink, TeeOutcomeSink
@@ -52,9 +52,6 @@ from flexgrpc.routing.race import FlexRace
 from flexgrpc.routing.router import Router
 
 log = logging.getLogger("flexgrpc.server")
-
-#: Upstream connection pools used in turn (see UpstreamClient).
-_UPSTREAM_POOLS = 16
 
 
 def load_catalog(override: str | None) -> PriceCatalog:
@@ -115,12 +112,11 @@ class FlexServer:
         timeouts = Timeouts(
             connect=settings.upstream_connect_timeout_s, idle=settings.upstream_idle_timeout_s
         )
-        self._http = [make_http_client(timeouts) for _ in range(_UPSTREAM_POOLS)]
-        upstream = UpstreamClient(
-            self._http,
+        self._upstream = UpstreamClient(
             route_base_urls(
                 settings.openai_base_url, settings.gemini_base_url, settings.anthropic_base_url
             ),
+            timeouts,
         )
         provider_keys = ProviderKeyCache(self.accounts, settings.auth_cache_ttl_s)
         catalog = load_catalog(settings.price_catalog)
@@ -132,7 +128,7 @@ class FlexServer:
             await billing_gate.check(organization_id, billable=is_billable_flex(catalog, job))
 
         self.router = Router(
-            FlexRace(upstream),
+            FlexRace(self._upstream),
             default_adapters(),
             provider_keys.get,
             self.sink,
@@ -233,8 +229,7 @@ class FlexServer:
         if self.billing.scheduler is not None:
             await self.billing.scheduler.stop()
         await self.record_writer.stop()
-        for client in self._http:
-            await client.aclose()
+        await self._upstream.aclose()
         self._engine.dispose()
         log.info("server stopped")
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from flexgrpc.providers.openai import ResponsesAdapter
-from flexgrpc.providers.upstream import UpstreamClient, UpstreamError, make_http_client
+from flexgrpc.providers.upstream import UpstreamClient, UpstreamError
 from flexgrpc.routing.job import (
     FixedTier,
     Provider,
@@ -33,6 +33,18 @@ async def sims() -> AsyncIterator[tuple[Simulator, Simulator]]:
     await secondary.stop()
 
 
+@pytest.fixture
+async def race(sims: tuple[Simulator, Simulator]) -> AsyncIterator[FlexRace]:
+    """A race whose primary route is the first simulator and whose fallback route the second."""
+    primary, secondary = sims
+    upstream = UpstreamClient(
+        # A second route to the same model: vertex is planned, so the test stands it in.
+        {Route.OPENAI: f"{primary.url}/v1", Route.VERTEX: f"{secondary.url}/v1"},
+    )
+    yield FlexRace(upstream, rng=random.Random(0), retry_base_s=0.01)
+    await upstream.aclose()
+
+
 def job(*, window_ms: int | None = None, routes: tuple[Route, ...] = (Route.OPENAI,),
         retry: RetryPolicy | None = None) -> RouteJob:  # fmt: skip
     within = StartWithin(window_ms=window_ms) if window_ms else StartWithin(tier=FixedTier.DEFAULT)
@@ -50,20 +62,13 @@ def job(*, window_ms: int | None = None, routes: tuple[Route, ...] = (Route.OPEN
     )
 
 
-def race_for(primary: Simulator, secondary: Simulator) -> FlexRace:
-    upstream = UpstreamClient(
-        make_http_client(),
-        # A second route to the same model: vertex is planned, so the test stands it in.
-        {Route.OPENAI: f"{primary.url}/v1", Route.VERTEX: f"{secondary.url}/v1"},
-    )
-    return FlexRace(upstream, rng=random.Random(0), retry_base_s=0.01)
-
-
-async def test_the_provider_chain_moves_on_after_a_5xx(sims: tuple[Simulator, Simulator]) -> None:
+async def test_the_provider_chain_moves_on_after_a_5xx(
+    sims: tuple[Simulator, Simulator], race: FlexRace
+) -> None:
     primary, secondary = sims
     primary.config = SimConfig(seed=1).with_tier("standard", error_rate=1.0, error_status=503)
     progress = RaceProgress()
-    settled = await race_for(primary, secondary).settle(
+    settled = await race.settle(
         job(routes=(Route.OPENAI, Route.VERTEX)), ResponsesAdapter(), "sk-test", progress
     )
     await settled.stream.aclose()
@@ -74,12 +79,12 @@ async def test_the_provider_chain_moves_on_after_a_5xx(sims: tuple[Simulator, Si
 
 
 async def test_a_429_is_retried_on_the_same_route_and_not_chained(
-    sims: tuple[Simulator, Simulator],
+    sims: tuple[Simulator, Simulator], race: FlexRace
 ) -> None:
     primary, secondary = sims
     primary.config = SimConfig(seed=1).with_tier("standard", refusal_rate=1.0, refusal_status=429)
     with pytest.raises(UpstreamError) as caught:
-        await race_for(primary, secondary).settle(
+        await race.settle(
             job(routes=(Route.OPENAI, Route.VERTEX), retry=RetryPolicy(count=2)),
             ResponsesAdapter(),
             "sk-test",
@@ -91,15 +96,13 @@ async def test_a_429_is_retried_on_the_same_route_and_not_chained(
 
 
 async def test_flex_capacity_errors_are_retried_until_the_window_ends(
-    sims: tuple[Simulator, Simulator],
+    sims: tuple[Simulator, Simulator], race: FlexRace
 ) -> None:
-    primary, secondary = sims
+    primary, _ = sims
     primary.config = SimConfig(seed=1).with_tier("flex", refusal_rate=1.0)
     progress = RaceProgress()
     begun = time.monotonic()
-    settled = await race_for(primary, secondary).settle(
-        job(window_ms=5_000), ResponsesAdapter(), "sk-test", progress
-    )
+    settled = await race.settle(job(window_ms=5_000), ResponsesAdapter(), "sk-test", progress)
     await settled.stream.aclose()
     assert settled.outcome is RaceOutcome.FELL_BACK
     assert progress.flex_attempts > 3
