@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from flexgrpc.providers.base import ServedTier
@@ -89,9 +89,16 @@ class LogOutcomeSink:
         self._log = logging.getLogger("flexgrpc.outcome")
 
     async def record(self, outcome: RoutingOutcome) -> None:
-        fields = asdict(outcome)
-        fields["create_time"] = outcome.create_time.isoformat()
-        fields["complete_time"] = (
-            outcome.complete_time.isoformat() if outcome.complete_time else None
-        )
-        self._log.info("request routed", extra={"outcome": fields})
+        if not self._log.isEnabledFor(logging.INFO):
+            return
+        # A shallow view, not ``dataclasses.asdict``: the line is formatted before this returns,
+        # and asdict's deep copy was a tenth of the router's CPU per request.
+        view = {name: getattr(outcome, name) for name in _OUTCOME_FIELDS}
+        view["tokens"] = {name: getattr(outcome.tokens, name) for name in _TOKEN_FIELDS}
+        view["create_time"] = outcome.create_time.isoformat()
+        view["complete_time"] = outcome.complete_time.isoformat() if outcome.complete_time else None
+        self._log.info("request routed", extra={"outcome": view})
+
+
+_OUTCOME_FIELDS = tuple(f.name for f in fields(RoutingOutcome))
+_TOKEN_FIELDS = tuple(f.name for f in fields(TokenCounts))
