@@ -7,7 +7,7 @@ of the whole frame as received, normalised only to end with a blank line.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,20 +38,31 @@ class SseParser:
     def __init__(self) -> None:
         self._buffer = b""
 
-    def feed(self, chunk: bytes) -> Iterator[SseEvent]:
-        self._buffer += chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        while True:
-            end = self._buffer.find(b"\n\n")
-            if end < 0:
-                return
-            frame, self._buffer = self._buffer[: end + 2], self._buffer[end + 2 :]
-            event = _parse_frame(frame)
+    def feed(self, chunk: bytes) -> list[SseEvent]:
+        buffer = self._buffer + chunk
+        if b"\r" in buffer:
+            # A CR that ends the chunk may be the first half of a CRLF split across chunks:
+            # keep it raw until the next chunk shows which it is.
+            split_crlf = buffer.endswith(b"\r")
+            buffer = buffer[:-1] if split_crlf else buffer
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            buffer += b"\r" if split_crlf else b""
+        end = buffer.rfind(b"\n\n")
+        if end < 0:
+            self._buffer = buffer
+            return []
+        # Every complete frame in one pass (a chunk often carries many small events).
+        complete, self._buffer = buffer[:end], buffer[end + 2 :]
+        events = []
+        for frame in complete.split(b"\n\n"):
+            event = _parse_frame(frame + b"\n\n") if frame else None
             if event is not None:
-                yield event
+                events.append(event)
+        return events
 
     def close(self) -> SseEvent | None:
         """The last event when the stream ended without a blank line, if any."""
-        frame, self._buffer = self._buffer, b""
+        frame, self._buffer = self._buffer.replace(b"\r", b"\n"), b""
         return _parse_frame(frame + b"\n\n") if frame.strip() else None
 
 
@@ -59,21 +70,22 @@ def _parse_frame(frame: bytes) -> SseEvent | None:
     name = ""
     data: list[str] = []
     for line in frame.decode("utf-8", errors="replace").split("\n"):
-        if not line or line.startswith(":"):
+        if not line or line[0] == ":":
             continue  # blank separator or a comment (heartbeat)
         key, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if key == "event":
-            name = value
-        elif key == "data":
+        if value[:1] == " ":
+            value = value[1:]
+        if key == "data":
             data.append(value)
+        elif key == "event":
+            name = value
     if not data and not name:
         return None
     return SseEvent(name, "\n".join(data), frame)
 
 
 async def parse_stream(chunks: AsyncIterator[bytes]) -> AsyncIterator[SseEvent]:
-    """Events from a byte stream (for example ``httpx.Response.aiter_bytes()``)."""
+    """Events from a byte stream (for example an HTTP response body read as it arrives)."""
     parser = SseParser()
     async for chunk in chunks:
         for event in parser.feed(chunk):

@@ -44,6 +44,21 @@ def test_crlf_and_a_missing_final_blank_line() -> None:
     assert [(name, data) for name, data, _ in events] == [("x", "1"), ("", "2")]
 
 
+@given(st.lists(st.integers(min_value=1, max_value=len(STREAM) + 3), max_size=12))
+def test_crlf_streams_give_the_same_events_whatever_the_chunking(cuts: list[int]) -> None:
+    crlf = STREAM.replace(b"\n", b"\r\n")
+    edges = [0, *sorted({c for c in cuts if c < len(crlf)}), len(crlf)]
+    chunks = [crlf[a:b] for a, b in itertools.pairwise(edges)]
+    assert [(name, data) for name, data, _ in parse(chunks)] == [
+        (name, data) for name, data, _ in parse([STREAM])
+    ]
+
+
+def test_a_crlf_split_between_two_chunks_is_one_line_break() -> None:
+    events = parse([b"event: x\r", b"\ndata: 1\r\n\r\n"])
+    assert [(name, data) for name, data, _ in events] == [("x", "1")]
+
+
 def test_format_event_round_trips() -> None:
     frame = format_event('{"k": "v"}\nsecond', "error")
     assert parse([frame]) == [("error", '{"k": "v"}\nsecond', frame)]
