@@ -72,6 +72,10 @@ class ResponsesAdapter(_OpenAIAdapter):
 
 _RESPONSES_LIFECYCLE = {"response.created", "response.queued", "response.in_progress"}
 _RESPONSES_TERMINAL = {"response.completed", "response.incomplete"}
+#: The events whose data holds the whole response object (tier, usage, the final answer).
+_RESPONSES_CARRIERS = frozenset(
+    {*_RESPONSES_LIFECYCLE, *_RESPONSES_TERMINAL, "response.failed", "error"}
+)
 
 
 class _ResponsesTracker(StreamTracker):
@@ -80,6 +84,10 @@ class _ResponsesTracker(StreamTracker):
         self._response: dict[str, Any] = {}
 
     def feed(self, event: SseEvent) -> EventKind:
+        if event.event and event.event not in _RESPONSES_CARRIERS:
+            # A named delta or item event: its name is its type, and nothing in its data is
+            # needed here, so the (often hundreds of) deltas of an answer are never decoded.
+            return self._classify(event.event)
         data = event_json(event)
         kind = str(data.get("type") or event.event)
         response = data.get("response")
@@ -90,6 +98,9 @@ class _ResponsesTracker(StreamTracker):
                 self.served_tier = tier
             if isinstance(response.get("usage"), dict):
                 self.usage = response["usage"]
+        return self._classify(kind)
+
+    def _classify(self, kind: str) -> EventKind:
         if kind in _RESPONSES_TERMINAL:
             self.finished = self.usage_final = True
             return EventKind.TERMINAL
