@@ -74,6 +74,8 @@ class Settings:
     max_message_bytes: int = 1_000_000
     #: Longest a REST request body may take to arrive (a slow or stalled upload answers 408).
     http_body_timeout_s: float = 30.0
+    #: Longest a REST request's headers may take to arrive; then the connection is closed.
+    http_header_timeout_s: float = 10.0
     #: Upper bound on RPCs handled at once; more wait in gRPC's queue (flex races are long).
     max_concurrent_rpcs: int = 20_000
     shutdown_grace_s: float = 30.0
@@ -129,6 +131,9 @@ class Settings:
             auth_cache_ttl_s=_float(e, "FLEXGRPC_AUTH_CACHE_TTL_S", d.auth_cache_ttl_s),
             max_message_bytes=_int(e, "FLEXGRPC_MAX_MESSAGE_BYTES", d.max_message_bytes),
             http_body_timeout_s=_float(e, "FLEXGRPC_HTTP_BODY_TIMEOUT_S", d.http_body_timeout_s),
+            http_header_timeout_s=_float(
+                e, "FLEXGRPC_HTTP_HEADER_TIMEOUT_S", d.http_header_timeout_s
+            ),
             max_concurrent_rpcs=_int(e, "FLEXGRPC_MAX_CONCURRENT_RPCS", d.max_concurrent_rpcs),
             shutdown_grace_s=_float(e, "FLEXGRPC_SHUTDOWN_GRACE_S", d.shutdown_grace_s),
             keepalive_time_s=_int(e, "FLEXGRPC_KEEPALIVE_TIME_S", d.keepalive_time_s),

@@ -37,14 +37,57 @@ def bind(host: str, port: int) -> socket.socket:
     return listener
 
 
-def _protocol(logger: logging.Logger) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol logging to ``logger``, without an access log."""
+def _protocol(logger: logging.Logger, header_timeout_s: float) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol logging to ``logger``, without an access log, and with a
+    deadline for each request's headers.
+
+    uvicorn has no such deadline: a client that opens a connection and sends nothing, or a
+    header a byte at a time (slowloris), holds the connection forever, and its keep-alive timer
+    is dropped as soon as any byte arrives. Here the deadline runs from the connection (or the
+    end of the previous response) until the request's headers are complete; when it passes,
+    the connection is closed. Bodies have their own deadline in the app.
+    """
 
     class QuietProtocol(HttpToolsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.logger = logger
             self.access_log = False
+            self._header_deadline: asyncio.TimerHandle | None = None
+
+        def _arm_header_deadline(self) -> None:
+            self._disarm_header_deadline()
+            self._header_deadline = self.loop.call_later(header_timeout_s, self._headers_late)
+
+        def _disarm_header_deadline(self) -> None:
+            if self._header_deadline is not None:
+                self._header_deadline.cancel()
+                self._header_deadline = None
+
+        def _headers_late(self) -> None:
+            self._header_deadline = None
+            if not self.transport.is_closing():
+                self.logger.debug("closing a connection whose request headers did not arrive")
+                self.transport.close()
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm_header_deadline()
+
+        def on_headers_complete(self) -> None:
+            self._disarm_header_deadline()
+            super().on_headers_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            # The next request on this connection gets a deadline too, unless its headers
+            # already arrived (a pipelined request, now running).
+            if not self.transport.is_closing() and self.cycle is None and not self.pipeline:
+                self._arm_header_deadline()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm_header_deadline()
+            super().connection_lost(exc)
 
     return QuietProtocol
 
@@ -74,8 +117,11 @@ class _EmbeddedServer(uvicorn.Server):
 class HttpListener:
     """Serves one ASGI app on a real port, in the running event loop, until ``stop``."""
 
-    def __init__(self, app: Any, *, logger: logging.Logger, name: str) -> None:
+    def __init__(
+        self, app: Any, *, logger: logging.Logger, name: str, header_timeout_s: float = 10.0
+    ) -> None:
         self._app = app
+        self._header_timeout = header_timeout_s
         self._logger = logger
         self._name = name
         self._server: _EmbeddedServer | None = None
@@ -94,7 +140,7 @@ class HttpListener:
             host=host,  # only for uvicorn's own messages: the socket is bound above
             port=listener.getsockname()[1],
             interface="asgi3",
-            http=_protocol(self._logger),
+            http=_protocol(self._logger, self._header_timeout),
             ws="none",
             lifespan="off",
             loop="none",

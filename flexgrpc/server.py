@@ -204,6 +204,7 @@ class FlexServer:
             _SERVICES.values(),
             max_body_bytes=s.max_message_bytes,
             body_timeout_s=s.http_body_timeout_s,
+            header_timeout_s=s.http_header_timeout_s,
             forwarded_token=self._forwarded_token,
         )
         try:

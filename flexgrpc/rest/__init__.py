@@ -47,10 +47,12 @@ class RestShim:
         max_body_bytes: int,
         body_timeout_s: float,
         forwarded_token: str,
+        header_timeout_s: float = 10.0,
     ) -> None:
         self.table = RouteTable.from_services(services)
         self._max_body = max_body_bytes
         self._body_timeout = body_timeout_s
+        self._header_timeout = header_timeout_s
         self._token = forwarded_token
         self._channel: aio.Channel | None = None
         self._listener: HttpListener | None = None
@@ -65,7 +67,7 @@ class RestShim:
             body_timeout_s=self._body_timeout,
             forwarded_token=self._token,
         )
-        listener = HttpListener(app)
+        listener = HttpListener(app, header_timeout_s=self._header_timeout)
         try:
             bound = await listener.start(host, port)
         except BaseException:

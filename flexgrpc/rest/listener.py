@@ -27,5 +27,7 @@ logging.getLogger("uvicorn.error").addFilter(_LifecycleFilter())
 class HttpListener(_EmbeddedListener):
     """The shim's listener: uvicorn in the server's event loop, logging to flexgrpc.rest.http."""
 
-    def __init__(self, app: Any) -> None:
-        super().__init__(app, logger=_HTTP_LOG, name="flexgrpc-http")
+    def __init__(self, app: Any, *, header_timeout_s: float) -> None:
+        super().__init__(
+            app, logger=_HTTP_LOG, name="flexgrpc-http", header_timeout_s=header_timeout_s
+        )

@@ -296,6 +296,49 @@ def test_a_stalled_upload_times_out(rest: RestServer) -> None:
     assert body["error"]["code"] == "request_timeout"
 
 
+def test_headers_that_never_finish_lose_their_connection(
+    tmp_path_factory: pytest.TempPathFactory, sim: SimulatorThread
+) -> None:
+    home = tmp_path_factory.mktemp("slow-headers")
+    env = server_env(home, sim, FLEXGRPC_HTTP_HEADER_TIMEOUT_S="1")
+    org = new_org(open_store(env))
+    process, port = start_rest_server(home, env)
+
+    def closed_after(conn: socket.socket, *dribble: bytes) -> float:
+        """Send ``dribble`` a piece every 0.3 s; seconds until the server closes."""
+        started = time.monotonic()
+        try:
+            for piece in dribble:
+                conn.sendall(piece)
+                time.sleep(0.3)
+            while conn.recv(65536):
+                pass
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed by the server while we were still sending
+        return time.monotonic() - started
+
+    try:
+        # Silent after connecting, and a slowloris sending a header a few bytes at a time: each
+        # keeps its connection only until the header deadline (1 s here), whatever it sends.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as silent:
+            assert 0.9 <= closed_after(silent) < 5
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slowloris:
+            pieces = [b"POST /v1/responses HTTP/1.1\r\n", b"host: x\r\n"] + [b"x-a: b\r\n"] * 10
+            assert 0.9 <= closed_after(slowloris, *pieces) < 5
+        # Requests whose headers arrive in time are served, the second one on the same
+        # kept-alive connection too.
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            for _ in range(2):
+                reply = client.post(
+                    "/v1/chat/completions",
+                    json={**CHAT, "start_within": "default"},
+                    headers=auth(org),
+                )
+                assert reply.status_code == 200, reply.text
+    finally:
+        process.stop()
+
+
 # ---- malformed requests -------------------------------------------------------------------
 
 
