@@ -56,6 +56,17 @@ def _floats(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tu
         raise SystemExit(f"{name} must be comma-separated numbers, got {raw!r}") from None
 
 
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name) or default
+    if raw not in choices:
+        raise SystemExit(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
+#: How the REST shim reaches the servicers (both through the same interceptors).
+REST_TRANSPORTS = ("in-process", "loopback")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable. Env names are ``FLEXGRPC_`` + the upper-case field name."""
@@ -76,6 +87,9 @@ class Settings:
     http_body_timeout_s: float = 30.0
     #: Longest a REST request's headers may take to arrive; then the connection is closed.
     http_header_timeout_s: float = 10.0
+    #: ``in-process`` hands REST requests to the servicers directly; ``loopback`` sends them
+    #: over a gRPC channel to this server's own port (bench/rest_overhead.py compares them).
+    rest_transport: str = "in-process"
     #: Upper bound on RPCs handled at once; more wait in gRPC's queue (flex races are long).
     max_concurrent_rpcs: int = 20_000
     shutdown_grace_s: float = 30.0
@@ -134,6 +148,7 @@ class Settings:
             http_header_timeout_s=_float(
                 e, "FLEXGRPC_HTTP_HEADER_TIMEOUT_S", d.http_header_timeout_s
             ),
+            rest_transport=_choice(e, "FLEXGRPC_REST_TRANSPORT", d.rest_transport, REST_TRANSPORTS),
             max_concurrent_rpcs=_int(e, "FLEXGRPC_MAX_CONCURRENT_RPCS", d.max_concurrent_rpcs),
             shutdown_grace_s=_float(e, "FLEXGRPC_SHUTDOWN_GRACE_S", d.shutdown_grace_s),
             keepalive_time_s=_int(e, "FLEXGRPC_KEEPALIVE_TIME_S", d.keepalive_time_s),

@@ -9,6 +9,7 @@ import secrets
 import signal
 import sys
 from collections.abc import Sequence
+from typing import cast
 
 import grpc
 from flexinference.v1 import (
@@ -30,6 +31,7 @@ from flexgrpc.accounts.provider_keys import ProviderKeyCache
 from flexgrpc.accounts.store import AccountStore
 from flexgrpc.api.accounts import AccountServicer
 from flexgrpc.api.auth import Authenticator
+from flexgrpc.api.in_process import HandlerRegistry, InProcessChannel
 from flexgrpc.api.interceptors import AuthInterceptor, ErrorInterceptor
 from flexgrpc.api.route import RouteServicer
 from flexgrpc.api.usage import UsageServicer
@@ -168,25 +170,30 @@ class FlexServer:
             cache_ttl_s=s.auth_cache_ttl_s,
             failures_per_minute=s.auth_failures_per_minute,
         )
+        interceptors: list[aio.ServerInterceptor] = [
+            # Every method's errors are mapped, the public webhook's too (only auth skips it).
+            ErrorInterceptor(),
+            AuthInterceptor(authenticator, PUBLIC_METHODS, self._forwarded_token),
+        ]
         server = aio.server(
-            interceptors=[
-                # Every method's errors are mapped, the public webhook's too (only auth skips it).
-                ErrorInterceptor(),
-                AuthInterceptor(authenticator, PUBLIC_METHODS, self._forwarded_token),
-            ],
+            interceptors=interceptors,
             options=self._options(),
             maximum_concurrent_rpcs=s.max_concurrent_rpcs,
         )
-        accounts_pb2_grpc.add_AccountServiceServicer_to_server(
-            AccountServicer(self.accounts), server
-        )
-        route_pb2_grpc.add_RouteServiceServicer_to_server(RouteServicer(self.router), server)
-        usage_pb2_grpc.add_UsageServiceServicer_to_server(
-            UsageServicer(UsageQueries(make_sessionmaker(self._engine))), server
-        )
-        billing_pb2_grpc.add_BillingServiceServicer_to_server(self.billing.servicer, server)
+        # The same servicers, for the REST shim's in-process calls. A HandlerRegistry has the
+        # two methods the generated add_*Servicer_to_server functions call on a server.
+        in_process = HandlerRegistry()
+        account_servicer = AccountServicer(self.accounts)
+        route_servicer = RouteServicer(self.router)
+        usage_servicer = UsageServicer(UsageQueries(make_sessionmaker(self._engine)))
+        for registry in (server, cast(aio.Server, in_process)):
+            accounts_pb2_grpc.add_AccountServiceServicer_to_server(account_servicer, registry)
+            route_pb2_grpc.add_RouteServiceServicer_to_server(route_servicer, registry)
+            usage_pb2_grpc.add_UsageServiceServicer_to_server(usage_servicer, registry)
+            billing_pb2_grpc.add_BillingServiceServicer_to_server(self.billing.servicer, registry)
         if self._extra_handlers:
             server.add_generic_rpc_handlers(list(self._extra_handlers))
+            in_process.add_generic_rpc_handlers(self._extra_handlers)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
@@ -208,8 +215,12 @@ class FlexServer:
             forwarded_token=self._forwarded_token,
         )
         try:
-            target = loopback_target(s.grpc_host, self.grpc_port)
-            self.http_port = await rest.start(s.http_host, s.http_port, target)
+            servicers: str | InProcessChannel = (
+                InProcessChannel(in_process, interceptors)
+                if s.rest_transport == "in-process"
+                else loopback_target(s.grpc_host, self.grpc_port)
+            )
+            self.http_port = await rest.start(s.http_host, s.http_port, servicers)
         except OSError as exc:
             await server.stop(0)
             raise SystemExit(f"{exc} (the REST shim's --http-port)") from None
@@ -222,7 +233,8 @@ class FlexServer:
         grace = self.settings.shutdown_grace_s if grace is None else grace
         await self.health.enter_graceful_shutdown()
         log.info("draining", extra={"grace_s": grace})
-        # Both at once: REST requests in flight are gRPC calls in flight, drained by the same grace.
+        # Both at once, with the same grace: REST requests in flight (their calls run in process,
+        # or over loopback as gRPC calls in flight) and gRPC calls.
         draining = [self._rest.stop(grace)] if self._rest is not None else []
         if self._server is not None:
             draining.append(self._server.stop(grace))

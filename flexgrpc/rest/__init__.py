@@ -2,7 +2,8 @@
 annotations, served by the same process on ``--http-port``.
 
 ``RestShim`` owns the pieces: the route table (``routes``), the ASGI app (``app``) that calls
-the server's own gRPC port over a loopback channel, and the embedded uvicorn listener.
+the servicers (in process, or over a loopback channel to the server's own gRPC port; the same
+interceptors either way), and the embedded uvicorn listener.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 from google.protobuf import descriptor
 from grpc import aio
 
+from flexgrpc.api.in_process import InProcessChannel
 from flexgrpc.rest.app import RestApp
 from flexgrpc.rest.listener import HttpListener
 from flexgrpc.rest.routes import Route, RouteTable
@@ -38,7 +40,8 @@ def loopback_target(host: str, port: int) -> str:
 
 
 class RestShim:
-    """The route table, app, loopback channel and HTTP listener, started and stopped together."""
+    """The route table, app, channel to the servicers and HTTP listener, started and stopped
+    together."""
 
     def __init__(
         self,
@@ -54,12 +57,20 @@ class RestShim:
         self._body_timeout = body_timeout_s
         self._header_timeout = header_timeout_s
         self._token = forwarded_token
-        self._channel: aio.Channel | None = None
+        self._channel: aio.Channel | InProcessChannel | None = None
         self._listener: HttpListener | None = None
 
-    async def start(self, host: str, port: int, grpc_target: str) -> int:
-        """Listen on ``host:port`` (0: a free port) and return the port; ``OSError`` if not."""
-        channel = aio.insecure_channel(grpc_target, options=_CHANNEL_OPTIONS)
+    async def start(self, host: str, port: int, servicers: str | InProcessChannel) -> int:
+        """Listen on ``host:port`` (0: a free port) and return the port; ``OSError`` if not.
+
+        ``servicers`` is the server's own gRPC address (calls go over a loopback channel) or an
+        ``InProcessChannel`` to them.
+        """
+        channel = (
+            aio.insecure_channel(servicers, options=_CHANNEL_OPTIONS)
+            if isinstance(servicers, str)
+            else servicers
+        )
         app = RestApp(
             self.table,
             channel,

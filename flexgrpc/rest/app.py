@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 from grpc import aio
 
+from flexgrpc.api.in_process import InProcessChannel
 from flexgrpc.api.interceptors import FORWARDED_PEER_KEY, FORWARDED_TOKEN_KEY
 from flexgrpc.errors import FlexError
 from flexgrpc.rest import transcode
@@ -152,12 +153,13 @@ def _rpc_error(error: grpc.aio.AioRpcError) -> HttpError:
 
 
 class RestApp:
-    """The ASGI callable. ``channel`` reaches the server's own gRPC port."""
+    """The ASGI callable. ``channel`` reaches the servicers: a loopback gRPC channel to the
+    server's own port, or an ``InProcessChannel`` (the same call interface)."""
 
     def __init__(
         self,
         table: RouteTable,
-        channel: aio.Channel,
+        channel: aio.Channel | InProcessChannel,
         *,
         max_body_bytes: int,
         body_timeout_s: float,

@@ -421,6 +421,49 @@ def test_query_parameters_fill_typed_fields_in_either_spelling(
     assert bad.json()["error"]["status"] == "INVALID_ARGUMENT"
 
 
+# ---- the loopback transport ------------------------------------------------------------------
+
+
+def test_the_loopback_transport_answers_like_the_in_process_one(
+    tmp_path_factory: pytest.TempPathFactory, sim: SimulatorThread, http: httpx.Client, org: Org
+) -> None:
+    """FLEXGRPC_REST_TRANSPORT=loopback: the same answers, headers, streams and errors."""
+    home = tmp_path_factory.mktemp("loopback")
+    env = server_env(home, sim, FLEXGRPC_REST_TRANSPORT="loopback")
+    other = new_org(open_store(env))
+    process, port = start_rest_server(home, env)
+    requests: list[tuple[dict[str, Any], dict[str, str] | None]] = [
+        ({**CHAT, "start_within": WINDOW}, None),
+        ({**CHAT, "start_within": "default", "stream": True}, None),
+        ({**CHAT, "start_within": "00h-00m-01s"}, None),  # invalid_start_within
+        ({**CHAT, "start_within": "default"}, {"authorization": "Bearer flex_live_nope"}),
+    ]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as loopback:
+            for body, headers in requests:
+                answers = [
+                    client.post("/v1/chat/completions", json=body, headers=headers or auth(who))
+                    for client, who in ((http, org), (loopback, other))
+                ]
+                in_process, over_loopback = answers
+                assert over_loopback.status_code == in_process.status_code
+                assert over_loopback.headers["content-type"] == in_process.headers["content-type"]
+                tier = "x-flexinference-tier"
+                assert over_loopback.headers.get(tier) == in_process.headers.get(tier)
+                # The cost depends on the simulated answer's length; it is there or not alike.
+                cost = "x-flexinference-cost"
+                assert (cost in over_loopback.headers) == (cost in in_process.headers)
+                if in_process.status_code != 200:
+                    assert over_loopback.json() == in_process.json()
+                elif body.get("stream"):
+                    assert over_loopback.text.endswith("data: [DONE]\n\n")
+                    assert in_process.text.endswith("data: [DONE]\n\n")
+                else:
+                    assert over_loopback.json()["service_tier"] == in_process.json()["service_tier"]
+    finally:
+        process.stop()
+
+
 # ---- the failed-authentication limit, per HTTP client ---------------------------------------
 
 
