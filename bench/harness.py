@@ -170,6 +170,22 @@ def stack(
         sim.stop()
 
 
+def second_server(
+    s: Stack, name: str, env: dict[str, str], argv: Sequence[str] | None = None
+) -> tuple[Proc, int]:
+    """Another server on ``s``'s database and simulator (its environment, plus ``env``); with
+    its gRPC port and, read from its second line, its REST port. The caller stops it."""
+    with open(f"/proc/{s.server.process.pid}/environ", "rb") as handle:
+        pairs = handle.read().split(b"\0")
+    found = dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
+    inherited = {k: v for k, v in found.items() if k.startswith("FLEXGRPC_")}
+    command = argv or [sys.executable, "-m", "flexgrpc.cli", "serve", "--grpc-port", "0"]
+    proc = _spawn(command, {**inherited, **env}, s.home / f"{name}.log", "grpc listening")
+    assert proc.process.stdout is not None
+    http_line = proc.process.stdout.readline().strip()
+    return proc, int(http_line.rsplit(":", 1)[1])
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0..100) by nearest rank; ``nan`` for no values."""
     if not values:

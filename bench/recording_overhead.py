@@ -19,7 +19,7 @@ sys.path.insert(0, __file__.rsplit("/bench/", 1)[0])
 from flexinference.v1 import route_pb2, route_pb2_grpc
 from google.api import httpbody_pb2
 
-from bench.harness import _spawn, percentile, raise_fd_limit, stack
+from bench.harness import percentile, raise_fd_limit, second_server, stack
 
 BODY = {"model": "gpt-5-mini", "input": "hi", "start_within": "00h-00m-30s"}
 
@@ -36,11 +36,11 @@ async def timed(stub: route_pb2_grpc.RouteServiceStub, metadata: object) -> floa
 
 async def run(args: argparse.Namespace) -> None:
     with stack() as s:
-        bare = _spawn(
+        bare, _ = second_server(
+            s,
+            "bare",
+            {},
             [sys.executable, __file__.replace("recording_overhead.py", "server_without_ledger.py")],
-            _stack_env(s),
-            s.home / "bare.log",
-            "grpc listening",
         )
         try:
             async with (
@@ -81,15 +81,6 @@ async def run(args: argparse.Namespace) -> None:
                     print(f"  concurrency 64, {name:<10} {rate:7.0f} req/s")
         finally:
             bare.stop()
-
-
-def _stack_env(s: object) -> dict[str, str]:
-    """The bare server shares the stack's database and simulator (read from its command)."""
-    server = s.server  # type: ignore[attr-defined]
-    with open(f"/proc/{server.process.pid}/environ", "rb") as handle:
-        pairs = handle.read().split(b"\0")
-    found = dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
-    return {k: v for k, v in found.items() if k.startswith("FLEXGRPC_")}
 
 
 def main() -> None:

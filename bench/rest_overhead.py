@@ -1,16 +1,17 @@
-"""What the REST shim adds over calling the same RPC over gRPC, and what its loopback hop costs.
+"""What the REST shim adds over calling the same RPC over gRPC, in process and over loopback.
 
-The shim calls the server's own gRPC port over a loopback ``grpc.aio`` channel (so every
-interceptor applies). Two measurements, numbers not assertions, compare within one run:
+The shim reaches the servicers through the server's interceptors either in process
+(``FLEXGRPC_REST_TRANSPORT=in-process``, the default) or over a loopback ``grpc.aio`` channel to
+the server's own port (``loopback``). Two measurements, numbers not assertions, within one run:
 
 1. ``loopback hop`` (one process, one event loop, no router): a trivial unary RPC and a
    one-message server stream over a loopback channel, against awaiting the same handler directly.
-   This is the price of the loopback design over an in-process call.
-2. ``end to end`` (the real server process and the simulator): the same Chat Completions request
-   over gRPC (``CreateChatCompletion``) and over REST (``POST /v1/chat/completions``, from a
-   minimal keep-alive HTTP/1.1 client so client libraries do not dominate), interleaved at
-   concurrency 1, then each at concurrency 64; non-streamed and streamed; and the cheap typed
-   ``GetOrganization`` (no upstream), where the shim's share is largest.
+2. ``end to end`` (real server processes and the simulator): the same Chat Completions request
+   over gRPC (``CreateChatCompletion``), over REST in process and over REST on a second server
+   whose shim uses loopback (``POST /v1/chat/completions``, from a minimal keep-alive HTTP/1.1
+   client so client libraries do not dominate), interleaved at concurrency 1, then each at
+   concurrency 64; non-streamed and streamed; and the cheap typed ``GetOrganization`` (no
+   upstream), where the shim's share is largest.
 
     .venv/bin/python bench/rest_overhead.py [--requests 1000] [--seconds 5] [--quick]
 """
@@ -34,7 +35,7 @@ from flexinference.v1 import accounts_pb2, accounts_pb2_grpc, route_pb2, route_p
 from google.api import httpbody_pb2
 from grpc import aio
 
-from bench.harness import percentile, raise_fd_limit, stack
+from bench.harness import Stack, percentile, raise_fd_limit, second_server, stack
 
 Call = Callable[[], Awaitable[None]]
 MODEL = "gpt-5-mini"
@@ -191,77 +192,113 @@ async def end_to_end(n: int, seconds: float) -> None:
     with stack(server_env={"FLEXGRPC_LOG_LEVEL": "WARNING"}) as s:
         assert s.server.process.stdout is not None
         http_line = s.server.process.stdout.readline().strip()
-        http_port = int(http_line.rsplit(":", 1)[1])
-        print(f"\n2. end to end ({http_line}); server idle RSS {s.server.rss_kb() / 1024:.1f} MiB")
-        metadata = s.metadata
-        async with aio.insecure_channel(s.target) as channel:
-            route = route_pb2_grpc.RouteServiceStub(channel)
-            accounts = accounts_pb2_grpc.AccountServiceStub(channel)
-            for label, stream in (("chat, non-streamed", False), ("chat, streamed", True)):
-                payload = {
-                    "model": MODEL,
-                    "messages": [{"role": "user", "content": "hi"}],
-                    "start_within": "default",
-                    "stream": stream,
-                }
-                request = route_pb2.CreateChatCompletionRequest(
-                    body=httpbody_pb2.HttpBody(
-                        content_type="application/json", data=json.dumps(payload).encode()
-                    )
+        ports = {"rest": int(http_line.rsplit(":", 1)[1])}
+        loopback, ports["rest/lb"] = second_server(
+            s, "loopback", {"FLEXGRPC_REST_TRANSPORT": "loopback"}
+        )
+        try:
+            await _end_to_end(s, ports, n, seconds)
+        finally:
+            loopback.stop()
+
+
+async def _end_to_end(s: Stack, ports: dict[str, int], n: int, seconds: float) -> None:
+    print(
+        "\n2. end to end: grpc, rest (in process) and rest/lb (loopback, a second server);"
+        f" server idle RSS {s.server.rss_kb() / 1024:.1f} MiB"
+    )
+    metadata = s.metadata
+    async with aio.insecure_channel(s.target) as channel:
+        route = route_pb2_grpc.RouteServiceStub(channel)
+        accounts = accounts_pb2_grpc.AccountServiceStub(channel)
+        for label, stream in (("chat, non-streamed", False), ("chat, streamed", True)):
+            payload = {
+                "model": MODEL,
+                "messages": [{"role": "user", "content": "hi"}],
+                "start_within": "default",
+                "stream": stream,
+            }
+            request = route_pb2.CreateChatCompletionRequest(
+                body=httpbody_pb2.HttpBody(
+                    content_type="application/json", data=json.dumps(payload).encode()
                 )
-                head, body = post("/v1/chat/completions", s.api_key, payload)
+            )
+            head, body = post("/v1/chat/completions", s.api_key, payload)
 
-                async def over_grpc(request: Any = request) -> None:
-                    async for _ in route.CreateChatCompletion(request, metadata=metadata):
-                        pass
+            async def over_grpc(request: Any = request) -> None:
+                async for _ in route.CreateChatCompletion(request, metadata=metadata):
+                    pass
 
-                def rest_call(head: bytes = head, body: bytes = body) -> Call:
-                    client = RawHttp(http_port)
+            await report(label, over_grpc, rest_calls(ports, head, body), n, seconds)
 
-                    async def over_rest() -> None:
-                        assert await client.request(head, body) == 200
+        org_request = accounts_pb2.GetOrganizationRequest(name="organizations/-")
+        head, body = get("/v1/organizations/-", s.api_key)
 
-                    return over_rest
+        async def org_grpc() -> None:
+            await accounts.GetOrganization(org_request, metadata=metadata)
 
-                await report(label, over_grpc, rest_call, n, seconds)
+        await report(
+            "GetOrganization (typed, no upstream)",
+            org_grpc,
+            rest_calls(ports, head, body),
+            n,
+            seconds,
+        )
+    print(f"\nserver RSS after the run {s.server.rss_kb() / 1024:.1f} MiB")
 
-            org_request = accounts_pb2.GetOrganizationRequest(name="organizations/-")
-            head, body = get("/v1/organizations/-", s.api_key)
 
-            async def org_grpc() -> None:
-                await accounts.GetOrganization(org_request, metadata=metadata)
+def rest_calls(ports: dict[str, int], head: bytes, body: bytes) -> dict[str, Callable[[], Call]]:
+    """Per REST path, a maker of calls that each keep their own connection."""
 
-            def org_rest() -> Call:
-                client = RawHttp(http_port)
+    def maker(port: int) -> Callable[[], Call]:
+        def make() -> Call:
+            client = RawHttp(port)
 
-                async def call() -> None:
-                    assert await client.request(head, body) == 200
+            async def call() -> None:
+                assert await client.request(head, body) == 200
 
-                return call
+            return call
 
-            await report("GetOrganization (typed, no upstream)", org_grpc, org_rest, n, seconds)
-        print(f"\nserver RSS after the run {s.server.rss_kb() / 1024:.1f} MiB")
+        return make
+
+    return {name: maker(port) for name, port in ports.items()}
 
 
 async def report(
-    label: str, over_grpc: Call, make_rest: Callable[[], Call], n: int, seconds: float
+    label: str,
+    over_grpc: Call,
+    rest: dict[str, Callable[[], Call]],
+    n: int,
+    seconds: float,
 ) -> None:
-    over_rest = make_rest()
-    await sequential(over_grpc, over_rest, 100)  # warm-up
-    a, b = await sequential(over_grpc, over_rest, n)
+    paths: dict[str, Call] = {"grpc": over_grpc, **{name: make() for name, make in rest.items()}}
+    for _ in range(100):  # warm-up
+        for call in paths.values():
+            await _timed(call)
+    samples: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(n):  # concurrency 1, round-robin, so drift hits every path equally
+        for name, call in paths.items():
+            samples[name].append(await _timed(call))
     print(f"\n  {label}: concurrency 1, {n} each, interleaved")
-    print(row("grpc", a))
-    print(row("rest", b))
-    print(
-        f"  added  p50 {percentile(b, 50) - percentile(a, 50):7.3f} ms"
-        f"   p99 {percentile(b, 99) - percentile(a, 99):7.3f} ms"
-    )
-    rate_a, lat_a = await saturate(lambda: over_grpc, 64, seconds)
-    rate_b, lat_b = await saturate(make_rest, 64, seconds)
+    grpc_p50, grpc_p99 = percentile(samples["grpc"], 50), percentile(samples["grpc"], 99)
+    for name, values in samples.items():
+        added = (
+            ""
+            if name == "grpc"
+            else f"   added p50 {percentile(values, 50) - grpc_p50:6.3f}"
+            f" p99 {percentile(values, 99) - grpc_p99:6.3f}"
+        )
+        print(row(name, values) + added)
     print(f"  concurrency 64, {seconds:.0f} s each")
-    print(row("grpc", lat_a, rate_a))
-    print(row("rest", lat_b, rate_b))
-    print(f"  rest/grpc throughput {rate_b / rate_a:.2f}")
+    rates: dict[str, float] = {}
+    for name in paths:
+        make = (lambda: over_grpc) if name == "grpc" else rest[name]
+        rates[name], latencies = await saturate(make, 64, seconds)
+        print(row(name, latencies, rates[name]))
+    print(
+        "  throughput vs grpc: "
+        + ", ".join(f"{name} {rates[name] / rates['grpc']:.2f}" for name in rest)
+    )
 
 
 async def run(args: argparse.Namespace) -> None:
