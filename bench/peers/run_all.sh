@@ -208,6 +208,17 @@ stop_peer() {
   sleep 1
 }
 
+ledger_check() {  # ledger_check ROUND: every answered flexgrpc request left a durable usage record
+  "$FLEXGRPC_ROOT/.venv/bin/python" - "$BASE/flexgrpc/bench.db" "$TSV" "$1" <<'PY' | tee -a "$RES/run.log"
+import csv, sqlite3, sys
+records = sqlite3.connect(sys.argv[1]).execute("select count(*) from usage_records").fetchone()[0]
+with open(sys.argv[2]) as f:
+    measured = sum(int(r["requests"]) for r in csv.DictReader(f, delimiter="\t") if r["label"] == "flexgrpc" and r["round"] == sys.argv[3])
+print(f"flexgrpc ledger: {records} usage records for {measured} measured requests (plus warm-up and smoke"
+      f" requests): {'ok' if records >= measured else 'MISSING RECORDS'}")
+PY
+}
+
 measure() {  # measure CFG ROUND STREAM
   CONCURRENCY="1 64" DURATION="$DURATION" WARMUP="$WARMUP" THREADS=1 WATCH_PID="$PEER_PID" OUT="$TSV" ROUND="$2" \
     STREAM="$3" API_KEY="$PEER_KEY" EXTRA_HEADERS="$PEER_HEADERS" BODY_EXTRA="$PEER_BODY_EXTRA" \
@@ -228,6 +239,7 @@ for r in $(seq 1 "$ROUNDS"); do
       [[ "$STREAM_TOO" == 1 && "$PEER_STREAM_OK" == 1 ]] && measure "$cfg" "$r" 1
     fi
     stop_peer
+    [[ "$cfg" == flexgrpc ]] && ledger_check "$r"
   done
 done
 
