@@ -224,8 +224,9 @@ class _Call:
     ) -> None:
         context = self._context
         error: aio.AioRpcError | None = None
+        deadline = asyncio.timeout(deadline_s)
         try:
-            async with asyncio.timeout(deadline_s):
+            async with deadline:
                 handler = await channel.resolve(_CallDetails(method, context.pairs))
                 if handler is None:
                     context.status = grpc.StatusCode.UNIMPLEMENTED
@@ -244,23 +245,27 @@ class _Call:
                     await self._handover.put(message)
         except aio.AbortError:
             pass  # the status is on the context
-        except TimeoutError:
-            context.status, context.status_details = (
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-                ("Deadline Exceeded"),
-            )
+        except TimeoutError as exc:
+            if deadline.expired():
+                context.status = grpc.StatusCode.DEADLINE_EXCEEDED
+                context.status_details = "Deadline Exceeded"
+            else:  # raised by the servicer itself, past every interceptor
+                self._unhandled(method, exc)
         except asyncio.CancelledError:
             context.status, context.status_details = grpc.StatusCode.CANCELLED, "Cancelled"
             self._finish(self._error(context))
             raise
         except Exception as exc:
-            # What grpc does with an exception no interceptor handled: UNKNOWN, logged here.
-            log.error("unhandled error in %s", method, exc_info=exc)
-            context.status = grpc.StatusCode.UNKNOWN
-            context.status_details = f"Unexpected {type(exc).__name__}"
+            self._unhandled(method, exc)
         if context.status not in (None, grpc.StatusCode.OK):
             error = self._error(context)
         self._finish(error)
+
+    def _unhandled(self, method: str, exc: BaseException) -> None:
+        # What grpc does with an exception no interceptor handled: UNKNOWN, logged here.
+        log.error("unhandled error in %s", method, exc_info=exc)
+        self._context.status = grpc.StatusCode.UNKNOWN
+        self._context.status_details = f"Unexpected {type(exc).__name__}"
 
     def _error(self, context: _Context) -> aio.AioRpcError:
         code = context.status or grpc.StatusCode.UNKNOWN

@@ -302,6 +302,9 @@ class RestApp:
                 return  # the call was cancelled because the client left
             call.cancel()
             raise
+        except BaseException:
+            call.cancel()  # nobody will read the rest: stop the servicer (and the race)
+            raise
         finally:
             watcher.cancel()
 
