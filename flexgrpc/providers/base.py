@@ -156,7 +156,7 @@ def reencode(event: SseEvent, data: dict[str, Any]) -> bytes:
 def event_json(event: SseEvent) -> dict[str, Any]:
     """The event's data as a JSON object (``{}`` when it is not one, e.g. ``[DONE]``)."""
     try:
-        value = json.loads(event.data)
+        value = event.json()
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}

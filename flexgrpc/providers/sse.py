@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 
 @dataclass(frozen=True, slots=True)
 class SseEvent:
@@ -22,7 +24,17 @@ class SseEvent:
 
     def json(self) -> Any:
         """``data`` parsed as JSON (raises ``ValueError`` when it is not JSON)."""
-        return json.loads(self.data)
+        return loads(self.data)
+
+
+def loads(text: str) -> Any:
+    """JSON from a provider's event: orjson (about 3x faster on the many small events of an
+    answer), or the standard parser for what orjson refuses but JSON allows (integers beyond
+    64 bits, NaN), so the result never depends on which one parsed it."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def format_event(data: str, event: str = "") -> bytes:
