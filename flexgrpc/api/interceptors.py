@@ -31,7 +31,7 @@ Continuation = Callable[
 
 _PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
-#: Metadata with which the REST shim (a loopback gRPC client) names its HTTP client's address,
+#: Metadata with which the REST shim (in process or over loopback) names its HTTP client's address,
 #: in gRPC peer syntax (``ipv4:1.2.3.4:5``). Honoured only next to the shim's per-process
 #: token, so that the failed-authentication limit counts per HTTP client, not per shim.
 FORWARDED_PEER_KEY = "x-flexgrpc-forwarded-peer"

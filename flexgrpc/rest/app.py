@@ -1,9 +1,10 @@
-"""The REST shim's ASGI application: HTTP in, one gRPC call through every interceptor, HTTP out.
+"""The REST shim's ASGI application: HTTP in, one RPC call through every interceptor, HTTP out.
 
 Each request is matched against the route table, its body read within the size and time
-limits, transcoded to the method's request message and sent over a loopback ``grpc.aio``
-channel to the server's own port, so authentication, rate limits, deadlines and error mapping
-are exactly the gRPC ones. The answer goes back as it arrives: status and headers (with the
+limits, transcoded to the method's request message and called on the servicers (in process, or
+over a loopback ``grpc.aio`` channel to the server's own port) through the server's own
+interceptors, so authentication, rate limits, deadlines and error mapping are exactly the gRPC
+ones. The answer goes back as it arrives: status and headers (with the
 ``x-flexinference-*`` initial metadata) once the first message is there — that is, once the
 race has settled — then one write per message. A client that goes away cancels the call, which
 cancels the race and the upstream requests.

@@ -1,8 +1,8 @@
 """The one record every request produces, whatever happened (SPEC §3, last line; §5).
 
 The servicer fills a ``RoutingOutcome`` as the request goes and hands it to an ``OutcomeSink``
-exactly once, in a ``finally``. Until the ledger lands the sink writes a structured log line;
-the ledger's sink will make it durable before the end of the answer is released.
+exactly once (the router stores a completed answer's record before its end is released; any
+other ending in a ``finally``). The server's sink makes it durable in the ledger, then logs it.
 """
 
 from __future__ import annotations
