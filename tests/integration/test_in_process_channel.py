@@ -108,6 +108,13 @@ def method(name: str) -> str:
     return f"/{SERVICE}/{name}"
 
 
+async def failure(ch: Any, name: str) -> aio.AioRpcError:
+    """The error a unary call of ``name`` ends with."""
+    with pytest.raises(aio.AioRpcError) as caught:
+        await ch.unary_unary(method(name))(b"")
+    return caught.value
+
+
 async def test_answer_metadata_and_the_interceptors_binding(channel: tuple[Any, Stand]) -> None:
     ch, _ = channel
     call = ch.unary_unary(method("Echo"))(b"hi", metadata=(("caller", "alice"),))
@@ -119,10 +126,7 @@ async def test_answer_metadata_and_the_interceptors_binding(channel: tuple[Any, 
 async def test_a_domain_error_arrives_as_its_status_with_error_info(
     channel: tuple[Any, Stand],
 ) -> None:
-    ch, _ = channel
-    with pytest.raises(aio.AioRpcError) as caught:
-        await ch.unary_unary(method("Refuse"))(b"")
-    error = caught.value
+    error = await failure(channel[0], "Refuse")
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert error.details() == "start_within must look like 00h-00m-30s."
     http = from_status(error.code(), error.details() or "", error.trailing_metadata())
@@ -132,11 +136,9 @@ async def test_a_domain_error_arrives_as_its_status_with_error_info(
 async def test_an_unexpected_exception_is_an_internal_error_without_its_text(
     channel: tuple[Any, Stand],
 ) -> None:
-    ch, _ = channel
-    with pytest.raises(aio.AioRpcError) as caught:
-        await ch.unary_unary(method("Crash"))(b"")
-    assert caught.value.code() is grpc.StatusCode.INTERNAL
-    assert "a bug" not in (caught.value.details() or "")
+    error = await failure(channel[0], "Crash")
+    assert error.code() is grpc.StatusCode.INTERNAL
+    assert "a bug" not in (error.details() or "")
 
 
 async def test_a_stream_ends_with_eof(channel: tuple[Any, Stand]) -> None:
@@ -178,7 +180,4 @@ async def test_cancel_reaches_the_servicer(channel: tuple[Any, Stand]) -> None:
 
 
 async def test_an_unknown_method_is_unimplemented(channel: tuple[Any, Stand]) -> None:
-    ch, _ = channel
-    with pytest.raises(aio.AioRpcError) as caught:
-        await ch.unary_unary(method("Nope"))(b"")
-    assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED
+    assert (await failure(channel[0], "Nope")).code() is grpc.StatusCode.UNIMPLEMENTED
