@@ -40,6 +40,9 @@ class Timeouts:
     pool: float = 30.0
 
 
+#: How many times a request is sent when the provider closes the connection without answering.
+_SENDS_ON_IDLE_CLOSE = 2
+
 #: Errors of an upstream exchange: the connection failed, broke or timed out.
 _TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 
@@ -232,18 +235,35 @@ class UpstreamClient:
             await self._session.close()
             self._session = None
 
+    async def _post(
+        self, url: str, headers: Mapping[str, str], body: bytes
+    ) -> aiohttp.ClientResponse:
+        for attempt in range(1, _SENDS_ON_IDLE_CLOSE + 1):
+            try:
+                return await self._http().post(
+                    url, headers=headers, data=body, allow_redirects=False
+                )
+            except aiohttp.ServerDisconnectedError as exc:
+                # The provider closed the connection without a byte of answer: almost always a
+                # kept-alive connection it had just closed as idle while we reused it (the race
+                # RFC 9112 §9.3.1 describes). aiohttp retries that only for idempotent methods;
+                # this request never reached the model, so it goes once more (the closed
+                # connection has left the pool).
+                if attempt == _SENDS_ON_IDLE_CLOSE:
+                    raise UpstreamError(
+                        f"could not reach the provider: {type(exc).__name__}"
+                    ) from exc
+            except _TRANSPORT_ERRORS as exc:
+                raise UpstreamError(f"could not reach the provider: {type(exc).__name__}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
     async def open(
         self, adapter: Adapter, job: RouteJob, tier: UpstreamTier, api_key: str, route: Route
     ) -> UpstreamStream:
         """POST the request and return the open stream; raise ``UpstreamError`` on failure."""
         prepared = adapter.build(job, tier, api_key)
         url = self._base_urls[route] + prepared.path
-        try:
-            response = await self._http().post(
-                url, headers=prepared.headers, data=prepared.body, allow_redirects=False
-            )
-        except _TRANSPORT_ERRORS as exc:
-            raise UpstreamError(f"could not reach the provider: {type(exc).__name__}") from exc
+        response = await self._post(url, prepared.headers, prepared.body)
         if response.status >= 400:
             try:
                 body = await response.read()
