@@ -65,6 +65,8 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
 
 #: How the REST shim reaches the servicers (both through the same interceptors).
 REST_TRANSPORTS = ("in-process", "loopback")
+#: ``plain``: every flex window is raced; ``learned``: hopeless ones go to standard at once.
+FLEX_POLICIES = ("plain", "learned")
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,9 @@ class Settings:
     #: ``in-process`` hands REST requests to the servicers directly; ``loopback`` sends them
     #: over a gRPC channel to this server's own port (bench/rest_overhead.py compares them).
     rest_transport: str = "in-process"
+    #: ``learned`` skips flex races that recent races of the model show cannot start in time
+    #: (flexgrpc.routing.flex_policy); ``plain`` always races.
+    flex_policy: str = "plain"
     #: Upper bound on RPCs handled at once; more wait in gRPC's queue (flex races are long).
     max_concurrent_rpcs: int = 20_000
     shutdown_grace_s: float = 30.0

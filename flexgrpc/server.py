@@ -48,6 +48,7 @@ from flexgrpc.pricing.outcome import OutcomePricer, is_billable_flex
 from flexgrpc.providers.registry import default_adapters, route_base_urls
 from flexgrpc.providers.upstream import Timeouts, UpstreamClient
 from flexgrpc.rest import RestShim, loopback_target
+from flexgrpc.routing.flex_policy import LearnedFlexPolicy
 from flexgrpc.routing.job import RouteJob
 from flexgrpc.routing.outcome import LogOutcomeSink, OutcomeSink, TeeOutcomeSink
 from flexgrpc.routing.race import FlexRace
@@ -130,7 +131,10 @@ class FlexServer:
             await billing_gate.check(organization_id, billable=is_billable_flex(catalog, job))
 
         self.router = Router(
-            FlexRace(self._upstream),
+            FlexRace(
+                self._upstream,
+                policy=LearnedFlexPolicy() if settings.flex_policy == "learned" else None,
+            ),
             default_adapters(),
             provider_keys.get,
             self.sink,

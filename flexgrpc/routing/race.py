@@ -19,6 +19,7 @@ from typing import Any
 
 from flexgrpc.providers.base import Adapter
 from flexgrpc.providers.upstream import UpstreamClient, UpstreamError, UpstreamStream
+from flexgrpc.routing.flex_policy import FlexPolicy
 from flexgrpc.routing.job import Backoff, FixedTier, RetryPolicy, Route, RouteJob, UpstreamTier
 
 
@@ -84,8 +85,10 @@ class FlexRace:
         retry_base_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        policy: FlexPolicy | None = None,
     ) -> None:
         self._upstream = upstream
+        self._policy = policy
         self._flex_retry = flex_retry
         self._retry_base_s = retry_base_s
         self._clock = clock
@@ -117,6 +120,11 @@ class FlexRace:
             )
             return self._settled(job, stream, RaceOutcome.FREE_TIER)
         assert job.start_within.window_ms is not None
+        if self._policy is not None and not self._policy.should_race(job):
+            # Recent races say flex cannot start within this window: standard at once.
+            progress.fell_back_at = self._clock()
+            stream = await self._dispatch(job, adapter, api_key, UpstreamTier.STANDARD, progress)
+            return self._settled(job, stream, RaceOutcome.FELL_BACK)
         deadline = job.received_at + job.start_within.window_ms / 1000
         flex = await self._flex(job, adapter, api_key, deadline, progress)
         if flex is not None:
@@ -139,35 +147,50 @@ class FlexRace:
     ) -> UpstreamStream | None:
         """Flex attempts until one starts (returned) or the window is spent (``None``)."""
         route = job.routes[0]  # only the primary route may run flex
-        while (remaining := deadline - self._clock()) > 0:
-            progress.flex_attempts += 1
-            progress.route, progress.tier = route, UpstreamTier.FLEX
-            attempt = asyncio.ensure_future(self._started(adapter, job, api_key, route))
-            try:
-                done, _ = await asyncio.wait({attempt}, timeout=remaining)
-            except BaseException:
-                attempt.cancel()  # the caller went away: stop the flex attempt too
-                raise
-            if not done:
-                # The window is spent. Tear the attempt down in the background (cancelling it
-                # closes its connection, so the provider stops work) and let the standard tier
-                # be dispatched first: SPEC §3.6 counts from the deadline.
-                self._cancel_later(attempt)
-                return None
-            try:
-                return attempt.result()
-            except UpstreamError as error:
-                if error.is_client_error:
+        try:
+            while (remaining := deadline - self._clock()) > 0:
+                progress.flex_attempts += 1
+                progress.route, progress.tier = route, UpstreamTier.FLEX
+                attempt = asyncio.ensure_future(self._started(adapter, job, api_key, route))
+                try:
+                    done, _ = await asyncio.wait({attempt}, timeout=remaining)
+                except BaseException:
+                    attempt.cancel()  # the caller went away: stop the flex attempt too
                     raise
-                progress.errors.append(error.reason)
-                delay = self._flex_retry.delay(progress.flex_attempts, self._rng)
-                hinted = error.retry_after_s()
-                if hinted is not None:
-                    delay = max(delay, hinted)
-                if self._clock() + delay >= deadline:
-                    return None
-                await asyncio.sleep(delay)
+                if not done:
+                    # The window is spent. Tear the attempt down in the background (cancelling
+                    # it closes its connection, so the provider stops work) and let the standard
+                    # tier be dispatched first: SPEC §3.6 counts from the deadline.
+                    self._cancel_later(attempt)
+                    break
+                try:
+                    stream = attempt.result()
+                except UpstreamError as error:
+                    if error.is_client_error:
+                        raise
+                    progress.errors.append(error.reason)
+                    delay = self._flex_retry.delay(progress.flex_attempts, self._rng)
+                    hinted = error.retry_after_s()
+                    if hinted is not None:
+                        delay = max(delay, hinted)
+                    if self._clock() + delay >= deadline:
+                        break
+                    await asyncio.sleep(delay)
+                else:
+                    started = stream.started_at if stream.started_at is not None else self._clock()
+                    self._observe(job, started, started=True)
+                    return stream
+        except UpstreamError:
+            raise  # the request itself is wrong: it says nothing about flex capacity
+        except BaseException:
+            self._observe(job, self._clock(), started=False)  # waited this long, in vain
+            raise
+        self._observe(job, max(deadline, self._clock()), started=False)
         return None
+
+    def _observe(self, job: RouteJob, at: float, *, started: bool) -> None:
+        if self._policy is not None:
+            self._policy.observe(job, at - job.received_at, started)
 
     async def _started(
         self, adapter: Adapter, job: RouteJob, api_key: str, route: Route

@@ -10,6 +10,7 @@ import pytest
 
 from flexgrpc.providers.openai import ResponsesAdapter
 from flexgrpc.providers.upstream import UpstreamClient, UpstreamError
+from flexgrpc.routing.flex_policy import LearnedFlexPolicy
 from flexgrpc.routing.job import (
     FixedTier,
     Provider,
@@ -112,3 +113,35 @@ async def test_flex_capacity_errors_are_retried_until_the_window_ends(
     tiers = [r.service_tier for r in primary.records]
     assert tiers[-1] == "default"
     assert set(tiers[:-1]) == {"flex"}
+
+
+async def test_the_learned_policy_skips_flex_once_recent_races_show_it_cannot_start(
+    sims: tuple[Simulator, Simulator],
+) -> None:
+    primary, _ = sims
+    primary.config = SimConfig(seed=1).with_tier("flex", start_delay="fixed:60s")
+    upstream = UpstreamClient({Route.OPENAI: f"{primary.url}/v1"})
+    policy = LearnedFlexPolicy(min_evidence=3, explore=0.0)
+    race = FlexRace(upstream, rng=random.Random(0), policy=policy)
+
+    async def run(window_ms: int) -> RaceProgress:
+        progress = RaceProgress()
+        settled = await race.settle(job(window_ms=window_ms), ResponsesAdapter(), "sk-t", progress)
+        await settled.stream.aclose()
+        assert settled.outcome is RaceOutcome.FELL_BACK
+        return progress
+
+    try:
+        for _ in range(3):  # flex never starts within 0.3 s: each race waits it out
+            assert (await run(300)).flex_attempts == 1
+        flex_seen = [r.service_tier for r in primary.records].count("flex")
+        begun = time.monotonic()
+        skipped = await run(300)
+        assert skipped.flex_attempts == 0
+        assert skipped.fell_back_at is not None
+        assert skipped.fell_back_at - begun < 0.3  # standard at once, not after the window
+        assert [r.service_tier for r in primary.records].count("flex") == flex_seen
+        # A longer window than any race has waited is raced: flex might still start in it.
+        assert (await run(600)).flex_attempts == 1
+    finally:
+        await upstream.aclose()
