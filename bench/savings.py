@@ -35,10 +35,16 @@ else the standard leg's latency (``time_to_start_ms - fallback_after_ms`` of tha
 fell back, else the run's median of those). Standard-only is a second, short pass with
 ``start_within: "default"`` against the same simulator.
 
-Policies. The server has one policy, the plain race; ``POLICIES`` is the place where a smarter
-policy (SPEC 3.8) would add a row, measured on the same workload. Numbers, not assertions.
+Policies. ``--policy plain`` (the default) measures the plain race; ``--policy learned`` starts
+the server with ``FLEXGRPC_FLEX_POLICY=learned`` (SPEC 3.8: flex races that recent races show
+cannot start within the window go to standard at once). The same seed gives the same workload
+(arrivals, windows); the simulator's draws follow the same distributions (they are keyed by the
+order requests reach it, which a skipped flex attempt shifts). A request the learned policy sends
+straight to standard has no flex attempt, so the oracle columns of that run cover only the
+requests it raced: compare its savings with the plain run's oracle. Numbers, not assertions.
 
-    .venv/bin/python bench/savings.py [--requests 2000] [--seed 7] [--quick]
+    .venv/bin/python bench/savings.py [--requests 2000] [--seed 7] [--policy plain|learned]
+        [--quick]
 """
 
 from __future__ import annotations
@@ -106,20 +112,27 @@ def window_text(seconds: int) -> str:
 
 @dataclass(frozen=True)
 class Policy:
-    """How a workload request is asked of the router. Only the plain race exists today."""
+    """How a workload request is asked of the router, and the server's flex policy."""
 
     name: str
     note: str
     start_within: Callable[[Planned], str]
+    server_policy: str = "plain"
 
 
-POLICIES = (
-    Policy(
+POLICIES = {
+    "plain": Policy(
         "plain race",
         "flex until it starts or the window ends, retrying refusals; then standard",
         lambda p: window_text(p.window_s),
     ),
-)
+    "learned": Policy(
+        "learned race",
+        "the plain race, except windows recent races show flex cannot meet: standard at once",
+        lambda p: window_text(p.window_s),
+        server_policy="learned",
+    ),
+}
 STANDARD_ONLY = Policy("standard only", 'start_within "default"', lambda p: "default")
 
 
@@ -543,16 +556,14 @@ def report_run(
         "routing outcome, at gpt-5-mini standard list prices ($0.25 in / $0.025 cached / "
         "$2.00 out per 1M); 'units' counts each flex-served request as 1."
     )
-    print(
-        "policies: only the plain race is measured (the server has one policy); a smarter "
-        "policy would add a row on the same workload."
-    )
+    policy = POLICIES[args.policy]
+    print(f"policy: {policy.name}: {policy.note} (FLEXGRPC_FLEX_POLICY={policy.server_policy})")
     decide_oracle(rows)
     legs = [r.standard_leg_ms for r in rows if r.standard_leg_ms is not None]
     typical = statistics.median(legs) if legs else None
     oracle = oracle_column(rows)
     hindsight = hindsight_column(rows, typical)
-    race = race_column(POLICIES[0], rows)
+    race = race_column(policy, rows)
     standard = standard_column([r.sent for r in std_rows], std_outcomes)
     print_table([race, oracle, hindsight, standard], oracle)
 
@@ -560,6 +571,15 @@ def report_run(
     print(f"\nrace outcomes: {dict(kinds)}")
     attempts = Counter((r.outcome or {}).get("flex_attempts", 0) for r in rows)
     print(f"flex attempts per request: {dict(sorted(attempts.items()))}")
+    skipped = [r for r in rows if r.kind == "fell_back" and not r.flex]
+    print(
+        f"sent straight to standard by the flex policy (no flex attempt): {len(skipped)}"
+        + (
+            f", windows p50 {percentile([r.window_ms / 1000 for r in skipped], 50):.0f} s"
+            if skipped
+            else ""
+        )
+    )
     cross = Counter((r.kind, "flex" if r.oracle_flex else "standard") for r in rows if r.flex)
     print("race outcome x oracle (first attempt) choice:")
     for (kind, choice), count in sorted(cross.items()):
@@ -651,14 +671,15 @@ async def run(args: argparse.Namespace) -> None:
     std_arrival = min(10.0, args.arrival_seconds * std_n / args.requests)
     std_plan = workload(std_n, args.seed + 1, std_arrival, args.min_window, args.max_window,
                         prefix="std")  # fmt: skip
-    with stack(sim_args) as s:
+    policy = POLICIES[args.policy]
+    with stack(sim_args, {"FLEXGRPC_FLEX_POLICY": policy.server_policy}) as s:
         print(
             f"race pass: {len(plan)} requests over ~{args.arrival_seconds:.0f} s, windows up to "
             f"{args.max_window} s (expect ~{args.arrival_seconds + args.max_window:.0f} s)",
             file=sys.stderr,
         )
         started = time.perf_counter()
-        race_sent = await drive(s, POLICIES[0], plan)
+        race_sent = await drive(s, policy, plan)
         elapsed = time.perf_counter() - started
         ids = {p.bench_id for p in plan}
         outcomes, records = wait_for_records(s, ids, len(plan))
@@ -691,6 +712,7 @@ def main() -> None:
     parser.add_argument(
         "--standard-requests", type=int, default=200, help="size of the standard-only pass"
     )
+    parser.add_argument("--policy", choices=sorted(POLICIES), default="plain")
     parser.add_argument("--quick", action="store_true", help="~200 requests over ~20 s")
     args = parser.parse_args()
     if args.quick:
