@@ -220,7 +220,7 @@ class FlexServer:
         )
         try:
             servicers: str | InProcessChannel = (
-                InProcessChannel(in_process, interceptors)
+                InProcessChannel(in_process, interceptors, max_concurrent=s.max_concurrent_rpcs)
                 if s.rest_transport == "in-process"
                 else loopback_target(s.grpc_host, self.grpc_port)
             )

@@ -214,10 +214,24 @@ class _Call:
         self._context = _Context(metadata, channel.peer, deadline)
         self._handover = _Handover()
         self._cancelled = False
-        self._timed_out = False
         self._task = asyncio.get_running_loop().create_task(
-            self._run(channel, method, request, timeout), name=f"in-process {method}"
+            self._admitted(channel, method, request, timeout), name=f"in-process {method}"
         )
+
+    async def _admitted(
+        self, channel: InProcessChannel, method: str, request: Any, deadline_s: float | None
+    ) -> None:
+        """Runs the call within the channel's concurrency limit, as a gRPC server would."""
+        if channel.max_concurrent is not None and channel.in_flight >= channel.max_concurrent:
+            self._context.status = grpc.StatusCode.RESOURCE_EXHAUSTED
+            self._context.status_details = "Concurrent RPC limit exceeded!"
+            self._finish(self._error(self._context))
+            return
+        channel.in_flight += 1
+        try:
+            await self._run(channel, method, request, deadline_s)
+        finally:
+            channel.in_flight -= 1
 
     async def _run(
         self, channel: InProcessChannel, method: str, request: Any, deadline_s: float | None
@@ -343,17 +357,22 @@ class _MultiCallable:
 
 
 class InProcessChannel:
-    """Calls the servicers in ``registry`` through ``interceptors`` (outermost first)."""
+    """Calls the servicers in ``registry`` through ``interceptors`` (outermost first); beyond
+    ``max_concurrent`` calls in flight, refuses like ``grpc.aio.server(maximum_concurrent_rpcs)``.
+    """
 
     def __init__(
         self,
         registry: HandlerRegistry,
         interceptors: Sequence[aio.ServerInterceptor],
         peer: str = "in-process",
+        max_concurrent: int | None = None,
     ) -> None:
         self._registry = registry
         self._interceptors = tuple(interceptors)
         self.peer = peer
+        self.max_concurrent = max_concurrent
+        self.in_flight = 0
 
     async def resolve(self, details: grpc.HandlerCallDetails) -> Any:
         """The handler for ``details``, as the interceptor chain hands it to the server."""

@@ -181,3 +181,19 @@ async def test_cancel_reaches_the_servicer(channel: tuple[Any, Stand]) -> None:
 
 async def test_an_unknown_method_is_unimplemented(channel: tuple[Any, Stand]) -> None:
     assert (await failure(channel[0], "Nope")).code() is grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_calls_beyond_the_limit_are_refused_like_a_grpc_server_does() -> None:
+    stand = Stand()
+    registry = HandlerRegistry()
+    registry.add_generic_rpc_handlers([handlers(stand)])
+    channel = InProcessChannel(registry, [ErrorInterceptor()], max_concurrent=1)
+    busy = channel.unary_stream(method("Hang"))(b"")
+    assert await busy.read() == b"started"
+    error = await failure(channel, "Echo")
+    assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    busy.cancel()
+    async with asyncio.timeout(2):
+        while not busy.done():
+            await asyncio.sleep(0.01)
+    assert await channel.unary_unary(method("Echo"))(b"again") == b"again|unbound"
