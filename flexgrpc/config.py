@@ -154,6 +154,7 @@ class Settings:
                 e, "FLEXGRPC_HTTP_HEADER_TIMEOUT_S", d.http_header_timeout_s
             ),
             rest_transport=_choice(e, "FLEXGRPC_REST_TRANSPORT", d.rest_transport, REST_TRANSPORTS),
+            flex_policy=_choice(e, "FLEXGRPC_FLEX_POLICY", d.flex_policy, FLEX_POLICIES),
             max_concurrent_rpcs=_int(e, "FLEXGRPC_MAX_CONCURRENT_RPCS", d.max_concurrent_rpcs),
             shutdown_grace_s=_float(e, "FLEXGRPC_SHUTDOWN_GRACE_S", d.shutdown_grace_s),
             keepalive_time_s=_int(e, "FLEXGRPC_KEEPALIVE_TIME_S", d.keepalive_time_s),

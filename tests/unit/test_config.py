@@ -1,0 +1,26 @@
+"""Settings read from the environment: the choices, and what an unknown value does."""
+
+from __future__ import annotations
+
+import pytest
+
+from flexgrpc.config import Settings
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "value"),
+    [
+        ("FLEXGRPC_FLEX_POLICY", "flex_policy", "learned"),
+        ("FLEXGRPC_REST_TRANSPORT", "rest_transport", "loopback"),
+        ("FLEXGRPC_HTTP_HEADER_TIMEOUT_S", "http_header_timeout_s", 2.5),
+    ],
+)
+def test_each_setting_is_read_from_its_variable(name: str, field: str, value: object) -> None:
+    assert getattr(Settings.from_env({name: str(value)}), field) == value
+    assert getattr(Settings.from_env({}), field) == getattr(Settings(), field)
+
+
+@pytest.mark.parametrize("name", ["FLEXGRPC_FLEX_POLICY", "FLEXGRPC_REST_TRANSPORT"])
+def test_an_unknown_choice_stops_the_server_with_the_choices(name: str) -> None:
+    with pytest.raises(SystemExit, match=f"{name} must be one of"):
+        Settings.from_env({name: "clever"})
