@@ -12,16 +12,13 @@ from flexgrpc.providers.openai import ResponsesAdapter
 from flexgrpc.providers.upstream import UpstreamClient, UpstreamError
 from flexgrpc.routing.flex_policy import LearnedFlexPolicy
 from flexgrpc.routing.job import (
-    FixedTier,
-    Provider,
     RetryPolicy,
     Route,
     RouteJob,
-    StartWithin,
-    Surface,
 )
 from flexgrpc.routing.race import FlexRace, RaceOutcome, RaceProgress
 from flexgrpc.sim import SimConfig, Simulator
+from tests.jobs import responses_job
 
 
 @pytest.fixture
@@ -48,19 +45,7 @@ async def race(sims: tuple[Simulator, Simulator]) -> AsyncIterator[FlexRace]:
 
 def job(*, window_ms: int | None = None, routes: tuple[Route, ...] = (Route.OPENAI,),
         retry: RetryPolicy | None = None) -> RouteJob:  # fmt: skip
-    within = StartWithin(window_ms=window_ms) if window_ms else StartWithin(tier=FixedTier.DEFAULT)
-    return RouteJob(
-        request_id="req_race",
-        surface=Surface.RESPONSES,
-        model="gpt-5-mini",
-        provider=Provider.OPENAI,
-        routes=routes,
-        start_within=within,
-        stream=True,
-        body={"model": "gpt-5-mini", "input": "hi"},
-        retry=retry,
-        received_at=time.monotonic(),
-    )
+    return responses_job(window_ms=window_ms, routes=routes, retry=retry)
 
 
 async def test_the_provider_chain_moves_on_after_a_5xx(

@@ -9,7 +9,8 @@ import pytest
 
 from flexgrpc.providers.openai import ResponsesAdapter
 from flexgrpc.providers.upstream import UpstreamClient, UpstreamError
-from flexgrpc.routing.job import Provider, Route, RouteJob, StartWithin, Surface, UpstreamTier
+from flexgrpc.routing.job import Route, UpstreamTier
+from tests.jobs import responses_job
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: 0\r\n\r\n"
 
@@ -48,16 +49,7 @@ async def provider(request: pytest.FixtureRequest) -> AsyncIterator[tuple[HangUp
     await server.wait_closed()
 
 
-JOB = RouteJob(
-    request_id="req_up",
-    surface=Surface.RESPONSES,
-    model="gpt-5-mini",
-    provider=Provider.OPENAI,
-    routes=(Route.OPENAI,),
-    start_within=StartWithin(window_ms=30_000),
-    stream=True,
-    body={"model": "gpt-5-mini", "input": "hi"},
-)
+JOB = responses_job()
 
 
 async def open_stream(client: UpstreamClient) -> None:

@@ -7,7 +7,8 @@ import random
 import pytest
 
 from flexgrpc.routing.flex_policy import FlexStartHistory, LearnedFlexPolicy
-from flexgrpc.routing.job import Provider, Route, RouteJob, StartWithin, Surface
+from flexgrpc.routing.job import RouteJob
+from tests.jobs import responses_job
 
 
 class Clock:
@@ -45,16 +46,7 @@ def test_forgets_races_older_than_its_horizon() -> None:
 
 
 def job(window_s: int, model: str = "gpt-5-mini") -> RouteJob:
-    return RouteJob(
-        request_id="req_x",
-        surface=Surface.RESPONSES,
-        model=model,
-        provider=Provider.OPENAI,
-        routes=(Route.OPENAI,),
-        start_within=StartWithin(window_ms=window_s * 1000),
-        stream=False,
-        body={"model": model, "input": "hi"},
-    )
+    return responses_job(window_ms=window_s * 1000, model=model)
 
 
 def saturated(policy: LearnedFlexPolicy, n: int, waited_s: float = 30) -> None:
