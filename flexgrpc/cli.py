@@ -22,6 +22,15 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--http-port", type=int, help="REST shim port, 0 for a free one (FLEXGRPC_HTTP_PORT)"
     )
+    parser.add_argument(
+        "--metrics-host", help="Prometheus /metrics listen address (FLEXGRPC_METRICS_HOST)"
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics at GET /metrics on this port, 0 for a free one "
+        "(FLEXGRPC_METRICS_PORT; off when unset)",
+    )
 
 
 def _db_flag(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +43,15 @@ def _db_flag(parser: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> Settings:
     flags = {
         name: getattr(args, name, None)
-        for name in ("grpc_host", "grpc_port", "http_host", "http_port", "database_url")
+        for name in (
+            "grpc_host",
+            "grpc_port",
+            "http_host",
+            "http_port",
+            "metrics_host",
+            "metrics_port",
+            "database_url",
+        )
     }
     return Settings.from_env().replace(**flags)
 

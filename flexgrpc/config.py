@@ -92,6 +92,9 @@ class Settings:
     #: ``in-process`` hands REST requests to the servicers directly; ``loopback`` sends them
     #: over a gRPC channel to this server's own port (bench/rest_overhead.py compares them).
     rest_transport: str = "in-process"
+    #: Prometheus metrics at GET /metrics on this address; off while the port is unset.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
     #: ``learned`` skips flex races that recent races of the model show cannot start in time
     #: (flexgrpc.routing.flex_policy); ``plain`` always races.
     flex_policy: str = "plain"
@@ -155,6 +158,10 @@ class Settings:
             ),
             rest_transport=_choice(e, "FLEXGRPC_REST_TRANSPORT", d.rest_transport, REST_TRANSPORTS),
             flex_policy=_choice(e, "FLEXGRPC_FLEX_POLICY", d.flex_policy, FLEX_POLICIES),
+            metrics_host=e.get("FLEXGRPC_METRICS_HOST", d.metrics_host),
+            metrics_port=(
+                _int(e, "FLEXGRPC_METRICS_PORT", 0) if e.get("FLEXGRPC_METRICS_PORT") else None
+            ),
             max_concurrent_rpcs=_int(e, "FLEXGRPC_MAX_CONCURRENT_RPCS", d.max_concurrent_rpcs),
             shutdown_grace_s=_float(e, "FLEXGRPC_SHUTDOWN_GRACE_S", d.shutdown_grace_s),
             keepalive_time_s=_int(e, "FLEXGRPC_KEEPALIVE_TIME_S", d.keepalive_time_s),

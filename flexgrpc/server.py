@@ -39,17 +39,19 @@ from flexgrpc.billing.assembly import build_billing
 from flexgrpc.config import Settings
 from flexgrpc.db.engine import make_engine, make_sessionmaker
 from flexgrpc.db.migrate import upgrade
+from flexgrpc.embedded_http import HttpListener
 from flexgrpc.ledger.queries import UsageQueries
 from flexgrpc.ledger.sink import LedgerOutcomeSink
 from flexgrpc.ledger.store import LedgerStore
 from flexgrpc.ledger.writer import RecordWriter
+from flexgrpc.metrics import Metrics, MetricsOutcomeSink, metrics_app
 from flexgrpc.pricing.catalog import CatalogError, PriceCatalog
 from flexgrpc.pricing.outcome import OutcomePricer, is_billable_flex
 from flexgrpc.providers.registry import default_adapters, route_base_urls
 from flexgrpc.providers.upstream import Timeouts, UpstreamClient
 from flexgrpc.rest import RestShim, loopback_target
 from flexgrpc.routing.flex_policy import LearnedFlexPolicy
-from flexgrpc.routing.job import RouteJob
+from flexgrpc.routing.job import Provider, RouteJob
 from flexgrpc.routing.outcome import LogOutcomeSink, OutcomeSink, TeeOutcomeSink
 from flexgrpc.routing.race import FlexRace
 from flexgrpc.routing.router import Router
@@ -94,14 +96,27 @@ class FlexServer:
         self._extra_handlers = extra_handlers
         self._engine = make_engine(settings.database_url)
         self.ledger = LedgerStore(make_sessionmaker(self._engine))
-        self.record_writer = RecordWriter(self.ledger)
-        # Every request's record is made durable in the ledger, then logged (access log).
+        catalog = load_catalog(settings.price_catalog)
+
+        def model_label(provider: str, model: str) -> str:
+            try:
+                return catalog.family(Provider(provider), model) or "other"
+            except ValueError:
+                return "other"
+
+        self.metrics = Metrics(model_label)
+        self._metrics_listener: HttpListener | None = None
+        self.record_writer = RecordWriter(self.ledger, on_commit=self.metrics.observe_commit)
+        # Every request's record is made durable in the ledger, then counted and logged.
         self.sink: OutcomeSink = sink or TeeOutcomeSink(
-            LedgerOutcomeSink(self.record_writer), LogOutcomeSink()
+            LedgerOutcomeSink(self.record_writer),
+            MetricsOutcomeSink(self.metrics),
+            LogOutcomeSink(),
         )
         self.health = health.aio.HealthServicer()
         self.grpc_port: int | None = None
         self.http_port: int | None = None
+        self.metrics_port: int | None = None
         self._server: aio.Server | None = None
         self._rest: RestShim | None = None
         #: Lets the REST shim's loopback calls name the HTTP client's address (see AuthInterceptor).
@@ -122,7 +137,6 @@ class FlexServer:
             timeouts,
         )
         provider_keys = ProviderKeyCache(self.accounts, settings.auth_cache_ttl_s)
-        catalog = load_catalog(settings.price_catalog)
         self.billing = build_billing(settings, make_sessionmaker(self._engine))
         billing_gate = self.billing.gate
 
@@ -230,6 +244,20 @@ class FlexServer:
             raise SystemExit(f"{exc} (the REST shim's --http-port)") from None
         self._rest = rest
         print(f"http listening on {s.http_host}:{self.http_port}", flush=True)
+        if s.metrics_port is not None:
+            listener = HttpListener(
+                metrics_app(self.metrics),
+                logger=logging.getLogger("flexgrpc.metrics.http"),
+                name="flexgrpc-metrics",
+                header_timeout_s=s.http_header_timeout_s,
+            )
+            try:
+                self.metrics_port = await listener.start(s.metrics_host, s.metrics_port)
+            except OSError as exc:
+                await self.stop(0)
+                raise SystemExit(f"{exc} (--metrics-port)") from None
+            self._metrics_listener = listener
+            print(f"metrics listening on {s.metrics_host}:{self.metrics_port}", flush=True)
         log.info("server started", extra={"grpc_port": self.grpc_port, "http_port": self.http_port})
 
     async def stop(self, grace: float | None = None) -> None:
@@ -240,6 +268,8 @@ class FlexServer:
         # Both at once, with the same grace: REST requests in flight (their calls run in process,
         # or over loopback as gRPC calls in flight) and gRPC calls.
         draining = [self._rest.stop(grace)] if self._rest is not None else []
+        if self._metrics_listener is not None:
+            draining.append(self._metrics_listener.stop())
         if self._server is not None:
             draining.append(self._server.stop(grace))
         await asyncio.gather(*draining)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 
 from flexgrpc.ledger.records import UsageRow
 from flexgrpc.ledger.store import LedgerStore
@@ -18,9 +20,16 @@ log = logging.getLogger("flexgrpc.ledger")
 
 
 class RecordWriter:
-    def __init__(self, store: LedgerStore, max_batch: int = 1000) -> None:
+    def __init__(
+        self,
+        store: LedgerStore,
+        max_batch: int = 1000,
+        on_commit: Callable[[float, int, bool], None] | None = None,
+    ) -> None:
+        """``on_commit(seconds, records, ok)`` hears of every group commit (for metrics)."""
         self._store = store
         self._max_batch = max_batch
+        self._on_commit = on_commit
         self._pending: list[tuple[UsageRow, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -49,19 +58,25 @@ class RecordWriter:
                 await self._commit(batch)
 
     async def _commit(self, batch: list[tuple[UsageRow, asyncio.Future[None]]]) -> None:
+        started = time.perf_counter()
         try:
             await asyncio.to_thread(self._store.write, [row for row, _ in batch])
         except Exception as exc:
             log.error("could not store %d usage records", len(batch), exc_info=exc)
+            if self._on_commit is not None:
+                self._on_commit(time.perf_counter() - started, len(batch), False)
             for _, future in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
+        elapsed = time.perf_counter() - started
         self.batches += 1
         self.written += len(batch)
         for _, future in batch:
             if not future.done():
                 future.set_result(None)
+        if self._on_commit is not None:
+            self._on_commit(elapsed, len(batch), True)
 
     async def stop(self) -> None:
         """Write what is queued, then stop."""

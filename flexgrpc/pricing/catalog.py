@@ -248,6 +248,11 @@ class PriceCatalog:
     def families(self, provider: Provider) -> tuple[str, ...]:
         return tuple(sorted(family for p, family in self._entries if p is provider))
 
+    def family(self, provider: Provider, model: str) -> str | None:
+        """The priced family ``model`` belongs to (a snapshot belongs to its base model)."""
+        match = self._matcher.family_of(provider, model)
+        return match.family if match is not None else None
+
     def lookup(self, provider: Provider, model: str, *, on: dt.date) -> ModelPrices | None:
         """The entry pricing ``model`` on ``on``, or ``None`` when it has no price then."""
         match = self._matcher.family_of(provider, model)

@@ -1,0 +1,210 @@
+"""Prometheus metrics: what the router did, what it cost and saved, and how the ledger keeps up.
+
+Every request leaves one routing outcome (flexgrpc.routing.outcome), so the outcome sink is
+where requests are counted: by surface, provider, model, mode (the requested tier, or
+``race``), race outcome, served tier and error code; with its duration, time to start, flex
+attempts, tokens and money. The flex race's own promise is measured too: how long after the
+window's end the standard tier was dispatched (SPEC §3.6), and how many races the learned
+policy skipped. The ledger writer reports each group commit.
+
+Labels stay bounded: a model is labelled with its price-catalog family (a dated snapshot counts
+as its base model) or ``other`` (a caller could otherwise mint a series per made-up model
+name), and codes come from the error table.
+Money is counted in nano-USD, as the ledger stores it; a Prometheus counter is a float64, exact
+to 2^53 nano-USD (about $9 million) per series, after which it rounds.
+
+Served on ``--metrics-port`` (off unless set), at ``GET /metrics``, from a registry of the
+server's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from flexgrpc.routing.outcome import RoutingOutcome
+
+#: Seconds, from sub-millisecond answers to ten-minute flex windows.
+_DURATION_BUCKETS: Final = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600,
+)  # fmt: skip
+#: Seconds after the window's end; the spec's bound is 0.05.
+_LATENESS_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
+_COMMIT_BUCKETS: Final = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+
+_REQUEST_LABELS: Final = ("surface", "provider", "model", "mode", "outcome", "served_tier", "code")
+_MONEY_LABELS: Final = ("provider", "model")
+
+
+class Metrics:
+    """The server's metrics, in a registry of its own (several servers may share a process)."""
+
+    def __init__(self, model_label: Callable[[str, str], str]) -> None:
+        """``model_label(provider, model)``: the bounded label a model is counted under."""
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.model_label = model_label
+        r = self.registry
+        self.requests = Counter(
+            "flexgrpc_requests", "Requests routed, by how they ended.", _REQUEST_LABELS, registry=r
+        )
+        self.duration = Histogram(
+            "flexgrpc_request_duration_seconds",
+            "From receipt to the end of the answer (or of the failure).",
+            ("surface", "outcome"),
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.time_to_start = Histogram(
+            "flexgrpc_time_to_start_seconds",
+            "From receipt to the first output of the answer that was served.",
+            ("provider", "outcome"),
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.fallback_lateness = Histogram(
+            "flexgrpc_fallback_after_window_seconds",
+            "For a race that fell back: standard dispatch minus the window's end (SPEC: p99 <= "
+            "0.05 s).",
+            ("provider",),
+            buckets=_LATENESS_BUCKETS,
+            registry=r,
+        )
+        self.flex_attempts = Counter(
+            "flexgrpc_flex_attempts", "Flex requests sent upstream.", ("provider",), registry=r
+        )
+        self.flex_skipped = Counter(
+            "flexgrpc_flex_races_skipped",
+            "Windows the learned flex policy sent straight to standard.",
+            ("provider", "model"),
+            registry=r,
+        )
+        self.tokens = Counter(
+            "flexgrpc_tokens",
+            "Tokens of answered requests, by kind (reasoning tokens are also counted in output).",
+            ("provider", "model", "kind"),
+            registry=r,
+        )
+        self.cost = Counter(
+            "flexgrpc_cost_nano_usd",
+            "Priced cost in nano-USD: kind=actual (the served tier) or standard (the same usage "
+            "at the standard tier).",
+            (*_MONEY_LABELS, "kind"),
+            registry=r,
+        )
+        self.savings = Counter(
+            "flexgrpc_savings_nano_usd", "Savings of flex answers, nano-USD.", _MONEY_LABELS,
+            registry=r,
+        )  # fmt: skip
+        self.commission = Counter(
+            "flexgrpc_commission_nano_usd", "Commission earned (20% of savings), nano-USD.",
+            _MONEY_LABELS, registry=r,
+        )  # fmt: skip
+        self.ledger_commit = Histogram(
+            "flexgrpc_ledger_commit_seconds",
+            "Durable commits of usage records (one transaction per group of records).",
+            buckets=_COMMIT_BUCKETS,
+            registry=r,
+        )
+        self.ledger_records = Counter(
+            "flexgrpc_ledger_records", "Usage records committed.", registry=r
+        )
+        self.ledger_failures = Counter(
+            "flexgrpc_ledger_commit_failures", "Group commits that failed.", registry=r
+        )
+
+    def observe_commit(self, seconds: float, records: int, ok: bool) -> None:
+        """The record writer's report of one group commit."""
+        if ok:
+            self.ledger_commit.observe(seconds)
+            self.ledger_records.inc(records)
+        else:
+            self.ledger_failures.inc()
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The current metrics in Prometheus' text format, and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class MetricsOutcomeSink:
+    """Counts each routing outcome (an ``OutcomeSink``)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+
+    async def record(self, outcome: RoutingOutcome) -> None:
+        m = self._m
+        provider = outcome.provider or "unknown"
+        model = m.model_label(provider, outcome.model)
+        race = outcome.requested.startswith("flex:")
+        kind = outcome.outcome.value
+        m.requests.labels(
+            outcome.surface,
+            provider,
+            model,
+            "race" if race else (outcome.requested or "unknown"),
+            kind,
+            outcome.served_tier.value,
+            outcome.error_code or "ok",
+        ).inc()
+        if outcome.complete_time is not None:
+            elapsed = (outcome.complete_time - outcome.create_time).total_seconds()
+            m.duration.labels(outcome.surface, kind).observe(max(0.0, elapsed))
+        if outcome.time_to_start_ms is not None:
+            m.time_to_start.labels(provider, kind).observe(outcome.time_to_start_ms / 1000)
+        if outcome.flex_attempts:
+            m.flex_attempts.labels(provider).inc(outcome.flex_attempts)
+        if race and kind == "fell_back" and outcome.fallback_after_ms is not None:
+            if outcome.flex_attempts == 0:
+                m.flex_skipped.labels(provider, model).inc()
+            else:
+                window_ms = int(outcome.requested.removeprefix("flex:"))
+                late_s = (outcome.fallback_after_ms - window_ms) / 1000
+                m.fallback_lateness.labels(provider).observe(max(0.0, late_s))
+        self._money(outcome, provider, model)
+
+    def _money(self, outcome: RoutingOutcome, provider: str, model: str) -> None:
+        m = self._m
+        tokens = outcome.tokens
+        for kind, count in (
+            ("uncached_input", tokens.uncached_input),
+            ("cached_input", tokens.cached_input),
+            ("cache_write", tokens.cache_write),
+            ("output", tokens.output),
+            ("reasoning", tokens.reasoning),
+        ):
+            if count:
+                m.tokens.labels(provider, model, kind).inc(count)
+        if not outcome.priced:
+            return
+        labels: Any = (provider, model)
+        m.cost.labels(*labels, "actual").inc(outcome.actual_nano_usd)
+        m.cost.labels(*labels, "standard").inc(outcome.standard_nano_usd)
+        if outcome.savings_nano_usd:
+            m.savings.labels(*labels).inc(outcome.savings_nano_usd)
+        if outcome.commission_nano_usd:
+            m.commission.labels(*labels).inc(outcome.commission_nano_usd)
+
+
+def metrics_app(metrics: Metrics) -> Callable[..., Any]:
+    """An ASGI app answering ``GET /metrics`` (and ``HEAD``); 404 or 405 for anything else."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["path"] != "/metrics":
+            status, body, kind = 404, b"not found: metrics are at /metrics\n", "text/plain"
+        elif scope["method"] not in ("GET", "HEAD"):
+            status, body, kind = 405, b"use GET /metrics\n", "text/plain"
+        else:
+            body, kind = metrics.exposition()
+            status = 200
+        headers = [(b"content-type", kind.encode()), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )
+
+    return app

@@ -1,0 +1,57 @@
+"""The metrics sink on hand-made routing outcomes: the race's own measures."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from flexgrpc.metrics import Metrics, MetricsOutcomeSink
+from flexgrpc.providers.base import ServedTier
+from flexgrpc.routing.outcome import RoutingOutcome
+from flexgrpc.routing.race import RaceOutcome
+
+
+def fell_back(*, attempts: int, after_ms: float) -> RoutingOutcome:
+    now = dt.datetime.now(dt.UTC)
+    return RoutingOutcome(
+        request_id="req_m",
+        organization_id="org",
+        api_key_id="key",
+        surface="responses",
+        create_time=now,
+        model="gpt-5-mini",
+        provider="openai",
+        requested="flex:5000",
+        served_tier=ServedTier.STANDARD,
+        outcome=RaceOutcome.FELL_BACK,
+        flex_attempts=attempts,
+        fallback_after_ms=after_ms,
+        complete_time=now + dt.timedelta(seconds=5),
+    )
+
+
+def value(metrics: Metrics, name: str, **labels: str) -> float:
+    found = metrics.registry.get_sample_value(name, labels)
+    return found or 0.0
+
+
+async def test_fallback_lateness_is_measured_from_the_window_end() -> None:
+    metrics = Metrics(lambda provider, model: model)
+    sink = MetricsOutcomeSink(metrics)
+    await sink.record(fell_back(attempts=2, after_ms=5_003.0))
+    await sink.record(fell_back(attempts=1, after_ms=5_080.0))
+    name = "flexgrpc_fallback_after_window_seconds"
+    assert value(metrics, f"{name}_count", provider="openai") == 2
+    assert value(metrics, f"{name}_bucket", provider="openai", le="0.005") == 1
+    assert value(metrics, f"{name}_bucket", provider="openai", le="0.05") == 1
+    assert value(metrics, f"{name}_sum", provider="openai") == pytest.approx(0.083)
+    assert value(metrics, "flexgrpc_flex_attempts_total", provider="openai") == 3
+
+
+async def test_a_race_the_policy_skipped_is_counted_as_skipped_not_as_late() -> None:
+    metrics = Metrics(lambda provider, model: model)
+    await MetricsOutcomeSink(metrics).record(fell_back(attempts=0, after_ms=0.4))
+    skipped = "flexgrpc_flex_races_skipped_total"
+    assert value(metrics, skipped, provider="openai", model="gpt-5-mini") == 1
+    assert value(metrics, "flexgrpc_fallback_after_window_seconds_count", provider="openai") == 0
