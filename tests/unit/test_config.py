@@ -13,6 +13,7 @@ from flexgrpc.config import Settings
         ("FLEXGRPC_FLEX_POLICY", "flex_policy", "learned"),
         ("FLEXGRPC_REST_TRANSPORT", "rest_transport", "loopback"),
         ("FLEXGRPC_HTTP_HEADER_TIMEOUT_S", "http_header_timeout_s", 2.5),
+        ("FLEXGRPC_METRICS_PORT", "metrics_port", 9464),
     ],
 )
 def test_each_setting_is_read_from_its_variable(name: str, field: str, value: object) -> None:
@@ -24,3 +25,10 @@ def test_each_setting_is_read_from_its_variable(name: str, field: str, value: ob
 def test_an_unknown_choice_stops_the_server_with_the_choices(name: str) -> None:
     with pytest.raises(SystemExit, match=f"{name} must be one of"):
         Settings.from_env({name: "clever"})
+
+
+def test_metrics_are_off_unless_a_port_is_given() -> None:
+    assert Settings.from_env({}).metrics_port is None
+    assert Settings.from_env({"FLEXGRPC_METRICS_PORT": "0"}).metrics_port == 0
+    with pytest.raises(SystemExit, match="FLEXGRPC_METRICS_PORT must be an integer"):
+        Settings.from_env({"FLEXGRPC_METRICS_PORT": "ninety"})
