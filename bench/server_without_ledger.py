@@ -1,4 +1,4 @@
-"""``flexgrpc serve`` with the usage ledger switched off (outcomes only logged).
+"""``flexgrpc serve`` with the usage ledger switched off (outcomes still counted and logged).
 
 Only for measuring what recording costs (bench/recording_overhead.py); the product always
 records every request.
@@ -14,7 +14,7 @@ sys.path.insert(0, __file__.rsplit("/bench/", 1)[0])
 
 from flexgrpc import logs
 from flexgrpc.config import Settings
-from flexgrpc.routing.outcome import LogOutcomeSink
+from flexgrpc.routing.outcome import NoOutcomeSink
 from flexgrpc.server import FlexServer
 
 
@@ -24,7 +24,7 @@ async def main() -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    server = FlexServer(settings, sink=LogOutcomeSink())
+    server = FlexServer(settings, sink=NoOutcomeSink())
     await server.start()
     await stop.wait()
     await server.stop()

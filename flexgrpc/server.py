@@ -107,12 +107,10 @@ class FlexServer:
         self.metrics = Metrics(model_label)
         self._metrics_listener: HttpListener | None = None
         self.record_writer = RecordWriter(self.ledger, on_commit=self.metrics.observe_commit)
-        # Every request's record is made durable in the ledger, then counted and logged.
-        self.sink: OutcomeSink = sink or TeeOutcomeSink(
-            LedgerOutcomeSink(self.record_writer),
-            MetricsOutcomeSink(self.metrics),
-            LogOutcomeSink(),
-        )
+        # Every request's record is made durable in the ledger before the end of its answer;
+        # it is counted and logged once the answer has been released.
+        self.sink: OutcomeSink = sink or LedgerOutcomeSink(self.record_writer)
+        self.observer = TeeOutcomeSink(MetricsOutcomeSink(self.metrics), LogOutcomeSink())
         self.health = health.aio.HealthServicer()
         self.grpc_port: int | None = None
         self.http_port: int | None = None
@@ -152,6 +150,7 @@ class FlexServer:
             default_adapters(),
             provider_keys.get,
             self.sink,
+            observer=self.observer,
             pricer=OutcomePricer(catalog),
             gate=gate,
             max_body_bytes=settings.max_message_bytes,

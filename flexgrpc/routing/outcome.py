@@ -82,6 +82,13 @@ class TeeOutcomeSink:
             await sink.record(outcome)
 
 
+class NoOutcomeSink:
+    """Keeps nothing (for measuring what the ledger costs; the product always records)."""
+
+    async def record(self, outcome: RoutingOutcome) -> None:
+        pass
+
+
 class LogOutcomeSink:
     """Writes each outcome as one structured log line (no secrets are in an outcome)."""
 

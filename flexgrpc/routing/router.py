@@ -113,6 +113,7 @@ class Router:
         provider_key: Callable[[str, str], Any],
         sink: OutcomeSink,
         *,
+        observer: OutcomeSink | None = None,
         pricer: Pricer = no_pricing,
         gate: Gate = open_gate,
         max_body_bytes: int = 1_000_000,
@@ -121,6 +122,9 @@ class Router:
         self._adapters = dict(adapters)
         self._provider_key = provider_key
         self._sink = sink
+        #: Told of each outcome once the answer has been released (metrics, the access log):
+        #: only the sink (the ledger) has to finish before the end of the answer.
+        self._observer = observer
         self._pricer = pricer
         self._gate = gate
         self._max_body_bytes = max_body_bytes
@@ -164,7 +168,8 @@ class _Run:
 
     A completed answer's record is stored (durably, when the sink is the ledger) before the
     end of the answer is released: before the terminal event of a stream, before the body of
-    a non-streamed answer. Any other ending stores it in ``finally``.
+    a non-streamed answer. Any other ending stores it in ``finally``, where the observer (metrics,
+    the access log) is told last, off the answer's path.
     """
 
     def __init__(self, router: Router, surface: Surface, principal: Principal) -> None:
@@ -185,6 +190,9 @@ class _Run:
         self.adapter: Adapter | None = None
         self.priced = False
         self.stored = False
+        #: The record is in the sink: what happens after (a caller leaving between the answer's
+        #: end and the call's) no longer changes how the request ended.
+        self.durable = False
 
     async def parts(
         self, body: bytes, controls: types_pb2.RoutingControls | None
@@ -216,19 +224,24 @@ class _Run:
                 yield part
             yield Completed(record)
         except FlexError as error:
-            record.outcome, record.error_code = RaceOutcome.FAILED, error.code
+            if not self.durable:
+                record.outcome, record.error_code = RaceOutcome.FAILED, error.code
             raise
         except (asyncio.CancelledError, GeneratorExit):
-            record.outcome, record.error_code = RaceOutcome.CANCELED, "canceled"
+            if not self.durable:
+                record.outcome, record.error_code = RaceOutcome.CANCELED, "canceled"
             raise
         except BaseException:
-            record.outcome, record.error_code = RaceOutcome.FAILED, "internal_error"
+            if not self.durable:
+                record.outcome, record.error_code = RaceOutcome.FAILED, "internal_error"
             raise
         finally:
             if self.settlement is not None:
                 await self.settlement.stream.aclose()
             if not self.stored:
                 await asyncio.shield(self._store(raise_errors=False))
+            if self.router._observer is not None:
+                await self.router._observer.record(self.record)
 
     def _settled(self, job: RouteJob, adapter: Adapter, settlement: Settlement) -> Settled:
         tracker = settlement.stream.tracker
@@ -316,6 +329,7 @@ class _Run:
         self._finalise()
         try:
             await self.router._sink.record(self.record)
+            self.durable = True
         except Exception as exc:
             log.error("could not store the record of %s", self.request_id, exc_info=exc)
             if raise_errors:
