@@ -369,21 +369,21 @@ class InProcessChannel:
         max_concurrent: int | None = None,
     ) -> None:
         self._registry = registry
-        self._interceptors = tuple(interceptors)
         self.peer = peer
         self.max_concurrent = max_concurrent
         self.in_flight = 0
+        # The chain is fixed: built once, outermost interceptor first.
+        chain: Continuation = self._lookup
+        for interceptor in reversed(interceptors):
+            chain = _link(interceptor, chain)
+        self._chain = chain
+
+    async def _lookup(self, details: grpc.HandlerCallDetails) -> Any:
+        return self._registry.lookup(details)
 
     async def resolve(self, details: grpc.HandlerCallDetails) -> Any:
         """The handler for ``details``, as the interceptor chain hands it to the server."""
-
-        async def innermost(call_details: grpc.HandlerCallDetails) -> Any:
-            return self._registry.lookup(call_details)
-
-        continuation: Continuation = innermost
-        for interceptor in reversed(self._interceptors):
-            continuation = _link(interceptor, continuation)
-        return await continuation(details)
+        return await self._chain(details)
 
     def unary_stream(self, method: str, **_serializers: Any) -> _MultiCallable:
         return _MultiCallable(self, method, streaming=True)
