@@ -131,3 +131,58 @@ def test_concurrent_records_share_transactions(ledger: Ledger) -> None:
     assert ledger.store.balance(ledger.organization_id, RECEIVABLE) == sum(
         n % 3 for n in range(600)
     )
+
+
+def test_a_record_that_cannot_be_stored_fails_alone(ledger: Ledger) -> None:
+    """A record the database refuses (here: its organization does not exist) raises for its own
+    request; the records that shared its group commit are still stored."""
+
+    async def scenario() -> list[BaseException | None]:
+        writer = RecordWriter(ledger.store)
+        writer.start()
+        rows = [row(ledger.organization_id, n, commission=n % 2) for n in range(40)]
+        rows[17] = dataclasses.replace(rows[17], organization_id="org_missing")
+        results = await asyncio.gather(*(writer.record(r) for r in rows), return_exceptions=True)
+        # The writer keeps working after a failure.
+        await writer.record(row(ledger.organization_id, 99))
+        await writer.stop()
+        return results
+
+    results = asyncio.run(scenario())
+    assert [i for i, r in enumerate(results) if r is not None] == [17]
+    # The driver's own IntegrityError (sqlite3's or psycopg's ForeignKeyViolation).
+    assert "IntegrityError" in [c.__name__ for c in type(results[17]).__mro__]
+    assert ledger.store.count_records() == 40
+    assert not ledger.store.has_record(row(ledger.organization_id, 17).request_id)
+    assert ledger.store.balance(ledger.organization_id) == sum(n % 2 for n in range(40)) - 1
+
+
+def test_stop_writes_what_is_queued_then_refuses_new_records(ledger: Ledger) -> None:
+    async def scenario() -> None:
+        writer = RecordWriter(ledger.store)
+        writer.start()
+        pending = [
+            asyncio.create_task(writer.record(row(ledger.organization_id, n))) for n in range(50)
+        ]
+        await asyncio.sleep(0)  # every task has queued its record
+        await writer.stop()
+        # Each record is stored by now; its caller resumes in the loop's next round.
+        assert await asyncio.wait_for(asyncio.gather(*pending), 1) == [None] * 50
+        with pytest.raises(RuntimeError, match="not running"):
+            await writer.record(row(ledger.organization_id, 50))
+
+    asyncio.run(scenario())
+    assert ledger.store.count_records() == 50
+
+
+def test_a_cancelled_caller_still_gets_its_record_stored(ledger: Ledger) -> None:
+    async def scenario() -> None:
+        writer = RecordWriter(ledger.store)
+        writer.start()
+        task = asyncio.create_task(writer.record(row(ledger.organization_id, 1)))
+        await asyncio.sleep(0)
+        task.cancel()
+        await writer.stop()
+
+    asyncio.run(scenario())
+    assert ledger.store.has_record(row(ledger.organization_id, 1).request_id)
