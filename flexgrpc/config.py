@@ -136,6 +136,9 @@ class Settings:
     upstream_connect_timeout_s: float = 10.0
     #: Longest silence between two upstream events before the stream counts as failed.
     upstream_idle_timeout_s: float = 120.0
+    #: Longest wait for a non-streamed upstream answer (it arrives whole, after generation);
+    #: the OpenAI and Anthropic SDKs' own default is 10 minutes.
+    upstream_answer_timeout_s: float = 600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -206,6 +209,9 @@ class Settings:
             ),
             upstream_idle_timeout_s=_float(
                 e, "FLEXGRPC_UPSTREAM_IDLE_TIMEOUT_S", d.upstream_idle_timeout_s
+            ),
+            upstream_answer_timeout_s=_float(
+                e, "FLEXGRPC_UPSTREAM_ANSWER_TIMEOUT_S", d.upstream_answer_timeout_s
             ),
         )
 

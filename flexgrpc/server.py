@@ -126,7 +126,9 @@ class FlexServer:
         )
         self.accounts = AccountStore(make_sessionmaker(self._engine), cipher)
         timeouts = Timeouts(
-            connect=settings.upstream_connect_timeout_s, idle=settings.upstream_idle_timeout_s
+            connect=settings.upstream_connect_timeout_s,
+            idle=settings.upstream_idle_timeout_s,
+            answer=settings.upstream_answer_timeout_s,
         )
         self._upstream = UpstreamClient(
             route_base_urls(

@@ -53,6 +53,13 @@ class MessagesAdapter(Adapter):
     def is_capacity_error(self, status: int, body: bytes) -> bool:
         return status in (429, 529) or status >= 500
 
+    def read_answer(self, body: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+        usage = body.get("usage")
+        if not isinstance(usage, dict):
+            return None, None
+        tier = usage.get("service_tier")  # Anthropic reports the tier inside usage
+        return (tier if isinstance(tier, str) else None), usage
+
     def tracker(self, job: RouteJob) -> StreamTracker:
         return MessagesTracker()
 

@@ -4,6 +4,11 @@ An adapter builds the upstream request (``service_tier`` and ``stream`` set by t
 classifies each upstream event (lifecycle / output / terminal / error) so the race can tell when
 generation **started**, reads the served tier and the usage block, assembles the non-streamed
 JSON from a stream, and shapes errors for its surface. It does no I/O of its own.
+
+A fixed tier needs no start detection, so a caller's non-streamed request on one goes upstream
+non-streamed (``stream=False`` below) and its answer is the provider's own bytes, read by a
+``WholeAnswerTracker``: less work for the router and the provider, and nothing a stream would
+need (some models stream only for verified organizations).
 """
 
 from __future__ import annotations
@@ -89,6 +94,10 @@ class StreamTracker(abc.ABC):
         """The caller's non-streamed answer."""
         return self.result()
 
+    def present_body(self) -> bytes:
+        """The caller's non-streamed answer, encoded."""
+        return json.dumps(self.present_result(), ensure_ascii=False).encode()
+
     def with_cost(self, event: SseEvent, cost: dict[str, Any]) -> bytes | None:
         """``event`` re-encoded with ``usage.cost`` when it carries the final usage, else None."""
         return None
@@ -98,12 +107,37 @@ class StreamTracker(abc.ABC):
         return adapter.stream_error_frame(code, message)
 
 
+class WholeAnswerTracker(StreamTracker):
+    """Reads a non-streamed answer, which arrives as one event holding the provider's body."""
+
+    def __init__(self, adapter: Adapter) -> None:
+        super().__init__()
+        self._adapter = adapter
+        self._body = b""
+
+    def feed(self, event: SseEvent) -> EventKind:
+        self._body = event.raw
+        tier, self.usage = self._adapter.read_answer(event_json(event))
+        self.served_tier = tier or self.served_tier
+        self.finished = self.usage_final = True
+        return EventKind.TERMINAL
+
+    def result(self) -> dict[str, Any]:
+        return event_json(SseEvent("", self._body.decode(errors="replace"), self._body))
+
+    def present_body(self) -> bytes:
+        return self._body  # the provider's bytes, unchanged
+
+
 class Adapter(abc.ABC):
     """One upstream wire format (provider + surface)."""
 
     provider: Provider
     surface: Surface
     path: str
+    #: Whether a non-streamed caller on a fixed tier may be served by a non-streamed upstream
+    #: call (false where the caller's surface is translated from a stream).
+    whole_answers = True
 
     @abc.abstractmethod
     def tier_value(self, tier: UpstreamTier) -> str:
@@ -112,21 +146,33 @@ class Adapter(abc.ABC):
     @abc.abstractmethod
     def auth_headers(self, api_key: str) -> dict[str, str]: ...
 
-    def prepare_body(self, job: RouteJob, tier: UpstreamTier) -> dict[str, Any]:
-        """The upstream body: the caller's, streamed, with the router's ``service_tier``."""
+    def prepare_body(self, job: RouteJob, tier: UpstreamTier, stream: bool) -> dict[str, Any]:
+        """The upstream body: the caller's with the router's ``service_tier``; streamed when
+        ``stream`` (else the caller's own non-streamed body)."""
         body = dict(job.body)
-        body["stream"] = True
+        if stream:
+            body["stream"] = True
         body["service_tier"] = self.tier_value(tier)
         return body
 
-    def build(self, job: RouteJob, tier: UpstreamTier, api_key: str) -> UpstreamRequest:
-        body = json.dumps(self.prepare_body(job, tier), ensure_ascii=False).encode()
+    def build(
+        self, job: RouteJob, tier: UpstreamTier, api_key: str, *, stream: bool = True
+    ) -> UpstreamRequest:
+        body = json.dumps(self.prepare_body(job, tier, stream), ensure_ascii=False).encode()
         headers = {
             "content-type": "application/json",
-            "accept": "text/event-stream",
+            "accept": "text/event-stream" if stream else "application/json",
             **self.auth_headers(api_key),
         }
         return UpstreamRequest(self.path, headers, body)
+
+    def read_answer(self, body: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+        """The served tier and the usage block of a non-streamed answer."""
+        tier, usage = body.get("service_tier"), body.get("usage")
+        return (
+            tier if isinstance(tier, str) else None,
+            usage if isinstance(usage, dict) else None,
+        )
 
     @abc.abstractmethod
     def normalise_tier(self, provider_tier: str) -> ServedTier: ...

@@ -130,8 +130,10 @@ class ChatCompletionsAdapter(_OpenAIAdapter):
     surface = Surface.CHAT_COMPLETIONS
     path = "/chat/completions"
 
-    def prepare_body(self, job: RouteJob, tier: UpstreamTier) -> dict[str, Any]:
-        body = super().prepare_body(job, tier)
+    def prepare_body(self, job: RouteJob, tier: UpstreamTier, stream: bool) -> dict[str, Any]:
+        body = super().prepare_body(job, tier, stream)
+        if not stream:
+            return body  # a non-streamed completion always carries its usage
         # A Chat stream carries usage only when asked, and every request must be priced and
         # recorded from its usage: always ask. A caller that did not ask never sees the extra
         # usage chunk (ChatTracker.present drops it), unless it asked for include_cost.

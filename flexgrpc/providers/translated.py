@@ -40,7 +40,9 @@ class TranslatedChatAdapter(Adapter):
     def is_capacity_error(self, status: int, body: bytes) -> bool:
         return self._native.is_capacity_error(status, body)
 
-    def prepare_body(self, job: RouteJob, tier: UpstreamTier) -> dict[str, Any]:
+    whole_answers = False  # the caller's answer is built from the translated stream
+
+    def prepare_body(self, job: RouteJob, tier: UpstreamTier, stream: bool) -> dict[str, Any]:
         body = self._translator.request(job.body)
         body["stream"] = True
         body["service_tier"] = self.tier_value(tier)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from flexgrpc.providers.base import Adapter, EventKind, StreamTracker
+from flexgrpc.providers.base import Adapter, EventKind, StreamTracker, WholeAnswerTracker
 from flexgrpc.providers.sse import SseEvent, SseParser
 from flexgrpc.routing.job import Route, RouteJob, UpstreamTier
 
@@ -38,6 +38,8 @@ class Timeouts:
     idle: float = 120.0
     #: Waiting for a free pooled connection.
     pool: float = 30.0
+    #: Waiting for a non-streamed answer, which arrives whole once generation is done.
+    answer: float = 600.0
 
 
 #: How many times a request is sent when the provider closes the connection without answering.
@@ -109,12 +111,17 @@ class UpstreamStream:
         tier: UpstreamTier,
         route: Route,
         job: RouteJob,
+        *,
+        whole: bool = False,
     ) -> None:
+        """``whole``: the response is a non-streamed answer, read as one event."""
         self.response = response
         self.adapter = adapter
         self.tier = tier
         self.route = route
-        self.tracker: StreamTracker = adapter.tracker(job)
+        self._whole = whole
+        self._read_whole = False
+        self.tracker: StreamTracker = WholeAnswerTracker(adapter) if whole else adapter.tracker(job)
         self.tracker.served_tier = adapter.served_tier_header(response.headers)
         self.buffered: list[SseEvent] = []
         self.started_at: float | None = None
@@ -123,6 +130,12 @@ class UpstreamStream:
         self._pending: list[SseEvent] = []
 
     async def _next_event(self) -> SseEvent | None:
+        if self._whole:
+            if self._read_whole:
+                return None
+            body = await self.response.read()
+            self._read_whole = True
+            return SseEvent("", body.decode(errors="replace"), body)
         while not self._pending:
             try:
                 chunk = await anext(self._chunks)
@@ -214,6 +227,10 @@ class UpstreamClient:
         self._timeouts = timeouts
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        t = timeouts
+        self._answer_timeout = aiohttp.ClientTimeout(
+            total=None, connect=t.pool + t.connect, sock_connect=t.connect, sock_read=t.answer
+        )
 
     def _http(self) -> aiohttp.ClientSession:
         # Created on first use: a session belongs to the event loop it was created in.
@@ -236,12 +253,15 @@ class UpstreamClient:
             self._session = None
 
     async def _post(
-        self, url: str, headers: Mapping[str, str], body: bytes
+        self, url: str, headers: Mapping[str, str], body: bytes, *, stream: bool
     ) -> aiohttp.ClientResponse:
+        # A stream sends something at least every ``idle`` seconds; a whole answer only comes
+        # once generation is done.
+        timeout = None if stream else self._answer_timeout
         for attempt in range(1, _SENDS_ON_IDLE_CLOSE + 1):
             try:
                 return await self._http().post(
-                    url, headers=headers, data=body, allow_redirects=False
+                    url, headers=headers, data=body, allow_redirects=False, timeout=timeout
                 )
             except aiohttp.ServerDisconnectedError as exc:
                 # The provider closed the connection without a byte of answer: almost always a
@@ -258,12 +278,20 @@ class UpstreamClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def open(
-        self, adapter: Adapter, job: RouteJob, tier: UpstreamTier, api_key: str, route: Route
+        self,
+        adapter: Adapter,
+        job: RouteJob,
+        tier: UpstreamTier,
+        api_key: str,
+        route: Route,
+        *,
+        stream: bool = True,
     ) -> UpstreamStream:
-        """POST the request and return the open stream; raise ``UpstreamError`` on failure."""
-        prepared = adapter.build(job, tier, api_key)
+        """POST the request and return the open stream (with ``stream=False``, the response of
+        a non-streamed request, read as one event); raise ``UpstreamError`` on failure."""
+        prepared = adapter.build(job, tier, api_key, stream=stream)
         url = self._base_urls[route] + prepared.path
-        response = await self._post(url, prepared.headers, prepared.body)
+        response = await self._post(url, prepared.headers, prepared.body, stream=stream)
         if response.status >= 400:
             try:
                 body = await response.read()
@@ -278,4 +306,4 @@ class UpstreamClient:
                 headers={name.lower(): value for name, value in response.headers.items()},
                 capacity=adapter.is_capacity_error(response.status, body),
             )
-        return UpstreamStream(response, adapter, tier, route, job)
+        return UpstreamStream(response, adapter, tier, route, job, whole=not stream)

@@ -115,8 +115,11 @@ class FlexRace:
     ) -> Settlement:
         """Run the race (or the fixed-tier dispatch) until an answer has started."""
         if job.start_within.tier is not None:
+            # No start to detect on a fixed tier: a non-streamed request goes as one (see
+            # flexgrpc.providers.base).
+            whole = not job.stream and adapter.whole_answers
             stream = await self._dispatch(
-                job, adapter, api_key, _FIXED[job.start_within.tier], progress
+                job, adapter, api_key, _FIXED[job.start_within.tier], progress, whole=whole
             )
             return self._settled(job, stream, RaceOutcome.FREE_TIER)
         assert job.start_within.window_ms is not None
@@ -211,8 +214,11 @@ class FlexRace:
         api_key: str,
         tier: UpstreamTier,
         progress: RaceProgress,
+        *,
+        whole: bool = False,
     ) -> UpstreamStream:
-        """A fixed tier: each route in order, with the caller's retries, until one starts."""
+        """A fixed tier: each route in order, with the caller's retries, until one starts
+        (``whole``: until one has answered a non-streamed request)."""
         tries = 1 + (job.retry.count if job.retry else 0)
         last: UpstreamError | None = None
         for route in job.routes:
@@ -220,7 +226,9 @@ class FlexRace:
             for attempt in range(1, tries + 1):
                 stream: UpstreamStream | None = None
                 try:
-                    stream = await self._upstream.open(adapter, job, tier, api_key, route)
+                    stream = await self._upstream.open(
+                        adapter, job, tier, api_key, route, stream=not whole
+                    )
                     await stream.wait_for_start()
                     return stream
                 except UpstreamError as error:

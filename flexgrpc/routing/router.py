@@ -283,10 +283,10 @@ class _Run:
             else:
                 async for _ in stream.events():
                     pass
-                answer = json.dumps(tracker.present_result(), ensure_ascii=False)
+                answer = tracker.present_body()
                 await self._store(raise_errors=True)
                 yield self._settled(job, adapter, settlement)
-                yield Chunk(answer.encode())
+                yield Chunk(answer)
         except StreamBroken as broken:
             self.record.outcome = RaceOutcome.FAILED
             self.record.error_code = "upstream_stream_broken"

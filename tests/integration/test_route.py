@@ -414,3 +414,62 @@ def test_every_request_leaves_exactly_one_record(
     assert found[4].fallback_after_ms >= 5000
     assert all(r.api_key_id == org.key_id for r in found)
     assert audit(records) == []
+
+
+def test_a_non_streamed_fixed_tier_answer_is_asked_whole_and_returned_as_sent(
+    stub: Any, org: Caller, sim: SimulatorThread, records: Any
+) -> None:
+    """No start to detect on a fixed tier: the request goes upstream non-streamed, the caller
+    gets the provider's answer as it came, and the record is priced from its usage block."""
+    cases = (
+        (OPENAI_MODEL, "CreateResponse", route_pb2.CreateResponseRequest, {"input": "hi"},
+         "default"),
+        (OPENAI_MODEL, "CreateChatCompletion", route_pb2.CreateChatCompletionRequest,
+         {"messages": [{"role": "user", "content": "hi"}]}, "default"),
+        (GEMINI_MODEL, "CreateInteraction", route_pb2.CreateInteractionRequest, {"input": "hi"},
+         "default"),
+        ("claude-haiku-4-5", "CreateMessage", route_pb2.CreateMessageRequest,
+         {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 64}, "default"),
+    )  # fmt: skip
+    for model, method, request_type, extra, start_within in cases:
+        sim.reset()
+        call = getattr(stub, method)(
+            request_type(body=body(model=model, start_within=start_within, **extra)),
+            metadata=org.metadata,
+            timeout=30,
+        )
+        answer = json.loads(b"".join(m.data for m in call))
+        metadata = dict(call.initial_metadata())
+        (seen,) = sim.records
+        assert seen.stream is False, method
+        assert "stream_options" not in seen.body, method
+        served = answer.get("service_tier") or answer["usage"].get("service_tier")
+        assert served == seen.served_tier, method
+        assert metadata["x-flexinference-tier"] == "standard", method
+        record = _records_of(records, org.organization_id)[-1]
+        assert record.request_id == metadata["x-flexinference-request-id"]
+        assert (record.outcome, record.priced) == ("free_tier", True), method
+        assert record.actual_nano_usd > 0, method
+        micro_usd = int(metadata["x-flexinference-cost"])
+        assert abs(record.actual_nano_usd - micro_usd * 1000) < 1000, method
+    response_usage = _records_of(records, org.organization_id)[0]
+    assert response_usage.output_tokens > 0
+
+
+def test_streams_flex_races_and_translated_answers_still_go_upstream_streamed(
+    stub: Any, org: Caller, sim: SimulatorThread
+) -> None:
+    list(stub.CreateResponse(route_pb2.CreateResponseRequest(body=body(
+        model=OPENAI_MODEL, input="hi", start_within="default", stream=True)),
+        metadata=org.metadata, timeout=30))  # fmt: skip
+    list(stub.CreateResponse(route_pb2.CreateResponseRequest(body=body(
+        model=OPENAI_MODEL, input="hi", start_within="00h-00m-30s")),
+        metadata=org.metadata, timeout=30))  # fmt: skip
+    list(stub.CreateChatCompletion(route_pb2.CreateChatCompletionRequest(body=body(
+        model=CLAUDE_MODEL, messages=[{"role": "user", "content": "hi"}],
+        start_within="default")), metadata=org.metadata, timeout=30))  # fmt: skip
+    assert [(r.surface, r.stream) for r in sim.records] == [
+        ("responses", True),
+        ("responses", True),
+        ("messages", True),
+    ]

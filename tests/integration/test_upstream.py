@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from flexgrpc.providers.openai import ResponsesAdapter
-from flexgrpc.providers.upstream import UpstreamClient, UpstreamError
-from flexgrpc.routing.job import Route, UpstreamTier
+from flexgrpc.providers.upstream import UpstreamClient, UpstreamError, UpstreamStream
+from flexgrpc.routing.job import Route, RouteJob, UpstreamTier
 from tests.jobs import responses_job
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: 0\r\n\r\n"
@@ -78,3 +78,35 @@ async def test_a_provider_that_keeps_hanging_up_is_unreachable_after_two_sends(
     assert caught.value.status is None
     assert caught.value.retryable
     assert len(hang_up.requests) == 2
+
+
+async def test_a_whole_answer_may_take_longer_than_the_idle_timeout_up_to_its_own() -> None:
+    """A non-streamed answer sends nothing until generation is done, so the silence allowed
+    between stream events does not apply to it; its own (longer) timeout does."""
+    from flexgrpc.providers.upstream import Timeouts
+    from flexgrpc.sim import SimConfig, run_in_thread
+
+    config = SimConfig(seed=1).with_tier("standard", start_delay="fixed:600ms")
+    job = responses_job(window_ms=None)
+    with run_in_thread(config) as sim:
+        patient = UpstreamClient({Route.OPENAI: f"{sim.url}/v1"}, Timeouts(idle=0.2, answer=5))
+        hasty = UpstreamClient({Route.OPENAI: f"{sim.url}/v1"}, Timeouts(idle=5, answer=0.2))
+        try:
+            answer = await _whole_answer(patient, job)
+            assert answer.tracker.finished
+            assert answer.tracker.usage is not None
+            with pytest.raises(UpstreamError, match="TimeoutError") as caught:
+                await _whole_answer(hasty, job)
+            assert caught.value.retryable
+        finally:
+            await patient.aclose()
+            await hasty.aclose()
+        assert [(r.stream, r.service_tier) for r in sim.records] == [(False, "default")] * 2
+
+
+async def _whole_answer(client: UpstreamClient, job: RouteJob) -> UpstreamStream:
+    answer = await client.open(
+        ResponsesAdapter(), job, UpstreamTier.STANDARD, "sk-t", Route.OPENAI, stream=False
+    )
+    await answer.wait_for_start()
+    return answer
