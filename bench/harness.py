@@ -186,6 +186,13 @@ def second_server(
     return proc, int(http_line.rsplit(":", 1)[1])
 
 
+def relay_floor(s: Stack) -> Proc:
+    """bench/grpc_relay_floor.py on ``s``'s simulator; the caller stops it."""
+    script = pathlib.Path(__file__).with_name("grpc_relay_floor.py")
+    return _spawn([sys.executable, str(script), s.sim_url], {}, s.home / "floor.log",
+                  "grpc listening")  # fmt: skip
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0..100) by nearest rank; ``nan`` for no values."""
     if not values:

@@ -4,8 +4,11 @@ Both paths are measured from the same client process, interleaved, against the s
 process: `direct` is a non-streamed HTTP call to the simulator (what a caller would do without
 the router); `routed` is the gRPC CreateResponse call through `flexgrpc serve`, which streams
 upstream, detects the start, assembles the non-streamed answer and records the outcome.
-Prints p50/p99 latency at concurrency 1 and 64 and requests/s at 64, for a fixed tier and for a
-flex race whose flex starts at once. Numbers, not assertions; compare within one run.
+A third path, `floor`, is bench/grpc_relay_floor.py: a bare grpc.aio servicer that relays the
+body to the simulator in one non-streamed call, which is what any grpc.aio relay costs before
+doing any routing work. Prints p50/p99 latency at concurrency 1 and 64 and requests/s at 64,
+for a fixed tier and for a flex race whose flex starts at once. Numbers, not assertions;
+compare within one run.
 
     .venv/bin/python bench/route_overhead.py [--requests 2000] [--seconds 10] [--quick]
 """
@@ -28,14 +31,15 @@ sys.path.insert(0, __file__.rsplit("/bench/", 1)[0])
 from flexinference.v1 import route_pb2, route_pb2_grpc
 from google.api import httpbody_pb2
 
-from bench.harness import Stack, percentile, raise_fd_limit, stack
+from bench.harness import Stack, percentile, raise_fd_limit, relay_floor, stack
 
 MODEL = "gpt-5-mini"
 Call = Callable[[], Awaitable[None]]
 
 
 def _calls(s: Stack, http: httpx.AsyncClient, stub: route_pb2_grpc.RouteServiceStub,
-           start_within: str) -> tuple[Call, Call]:  # fmt: skip
+           floor_stub: route_pb2_grpc.RouteServiceStub,
+           start_within: str) -> tuple[Call, Call, Call]:  # fmt: skip
     tier = "flex" if start_within != "default" else "default"
     direct_body = {"model": MODEL, "input": "hi", "service_tier": tier}
     routed_body = httpbody_pb2.HttpBody(
@@ -56,7 +60,11 @@ def _calls(s: Stack, http: httpx.AsyncClient, stub: route_pb2_grpc.RouteServiceS
         async for _ in stub.CreateResponse(request, metadata=s.metadata, timeout=30):
             pass
 
-    return direct, routed
+    async def floor() -> None:
+        async for _ in floor_stub.CreateResponse(request, timeout=30):
+            pass
+
+    return direct, routed, floor
 
 
 async def _timed(call: Call) -> float:
@@ -65,13 +73,13 @@ async def _timed(call: Call) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def sequential(direct: Call, routed: Call, n: int) -> tuple[list[float], list[float]]:
-    """Concurrency 1, the two paths alternating so drift hits both equally."""
-    a, b = [], []
+async def sequential(calls: tuple[Call, ...], n: int) -> list[list[float]]:
+    """Concurrency 1, the paths taking turns so drift hits all equally."""
+    times: list[list[float]] = [[] for _ in calls]
     for _ in range(n):
-        a.append(await _timed(direct))
-        b.append(await _timed(routed))
-    return a, b
+        for call, found in zip(calls, times, strict=True):
+            found.append(await _timed(call))
+    return times
 
 
 async def saturate(call: Call, workers: int, seconds: float) -> tuple[float, list[float]]:
@@ -97,36 +105,48 @@ def _row(name: str, values: list[float]) -> str:
 
 async def run(args: argparse.Namespace) -> None:
     with stack() as s:
+        floor_server = relay_floor(s)
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-        async with (
-            httpx.AsyncClient(limits=limits, timeout=30) as http,
-            grpc.aio.insecure_channel(s.target) as channel,
-        ):
-            stub = route_pb2_grpc.RouteServiceStub(channel)
-            print(f"server idle RSS {s.server.rss_kb() / 1024:.1f} MiB")
-            cases = (
-                ("fixed tier (default)", "default"),
-                ("flex race, flex starts at once", "00h-00m-30s"),
-            )
-            for label, start_within in cases:
-                direct, routed = _calls(s, http, stub, start_within)
-                await sequential(direct, routed, 50)  # warm-up: connections, caches
-                a, b = await sequential(direct, routed, args.requests)
-                print(f"\n{label}: concurrency 1, {args.requests} requests each, interleaved")
-                print(_row("direct", a))
-                print(_row("routed", b))
-                added50 = percentile(b, 50) - percentile(a, 50)
-                added99 = percentile(b, 99) - percentile(a, 99)
-                print(f"  added    p50 {added50:7.3f} ms   p99 {added99:7.3f} ms")
-                print(f"\n{label}: concurrency 64, {args.seconds:.0f} s each")
-                rate_a, lat_a = await saturate(direct, 64, args.seconds)
-                rate_b, lat_b = await saturate(routed, 64, args.seconds)
-                print(_row("direct", lat_a) + f"   {rate_a:8.0f} req/s")
-                print(_row("routed", lat_b) + f"   {rate_b:8.0f} req/s")
-                print(f"  routed/direct throughput ratio {rate_b / rate_a:.2f}")
-            print(f"\nserver RSS after the run {s.server.rss_kb() / 1024:.1f} MiB")
-            outcomes = s.outcomes()
-            print(f"routing outcomes logged: {len(outcomes)}")
+        try:
+            async with (
+                httpx.AsyncClient(limits=limits, timeout=30) as http,
+                grpc.aio.insecure_channel(s.target) as channel,
+                grpc.aio.insecure_channel(f"127.0.0.1:{floor_server.port}") as floor_channel,
+            ):
+                stub = route_pb2_grpc.RouteServiceStub(channel)
+                floor_stub = route_pb2_grpc.RouteServiceStub(floor_channel)
+                print(f"server idle RSS {s.server.rss_kb() / 1024:.1f} MiB")
+                cases = (
+                    ("fixed tier (default)", "default"),
+                    ("flex race, flex starts at once", "00h-00m-30s"),
+                )
+                for label, start_within in cases:
+                    calls = _calls(s, http, stub, floor_stub, start_within)
+                    await _measure(label, calls, args)
+                print(f"\nserver RSS after the run {s.server.rss_kb() / 1024:.1f} MiB")
+                print(f"routing outcomes logged: {len(s.outcomes())}")
+        finally:
+            floor_server.stop()
+
+
+async def _measure(label: str, calls: tuple[Call, Call, Call], args: argparse.Namespace) -> None:
+    direct, routed, floor = calls
+    await sequential(calls, 50)  # warm-up: connections, caches
+    a, b, f = await sequential(calls, args.requests)
+    print(f"\n{label}: concurrency 1, {args.requests} requests each, interleaved")
+    for name, values in (("direct", a), ("routed", b), ("floor", f)):
+        print(_row(name, values))
+    for name, values in (("routed", b), ("floor", f)):
+        added50 = percentile(values, 50) - percentile(a, 50)
+        added99 = percentile(values, 99) - percentile(a, 99)
+        print(f"  {name} adds  p50 {added50:7.3f} ms   p99 {added99:7.3f} ms")
+    print(f"\n{label}: concurrency 64, {args.seconds:.0f} s each")
+    rates = {}
+    for name, call in (("direct", direct), ("routed", routed), ("floor", floor)):
+        rates[name], latencies = await saturate(call, 64, args.seconds)
+        print(_row(name, latencies) + f"   {rates[name]:8.0f} req/s")
+    print(f"  routed/direct throughput ratio {rates['routed'] / rates['direct']:.2f}, "
+          f"routed/floor {rates['routed'] / rates['floor']:.2f}")  # fmt: skip
 
 
 def main() -> None:
