@@ -2,6 +2,7 @@
 one with the ledger (every record committed before the answer ends) and one without.
 
     .venv/bin/python bench/recording_overhead.py [--requests 2000] [--seconds 10] [--quick]
+        [--start-within default|00h-00m-30s]
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ async def run(args: argparse.Namespace) -> None:
                 for _ in range(args.requests):
                     a.append(await timed(plain, s.metadata))
                     b.append(await timed(recorded, s.metadata))
-                print(f"concurrency 1, {args.requests} flex races each, interleaved")
+                print(f"concurrency 1, {args.requests} requests each "
+                      f"(start_within {BODY['start_within']}), interleaved")  # fmt: skip
                 for name, values in (("no ledger", a), ("ledger", b)):
                     print(f"  {name:<10} p50 {percentile(values, 50):7.3f} ms  "
                           f"p99 {percentile(values, 99):7.3f} ms")  # fmt: skip
@@ -88,7 +90,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--start-within", default=BODY["start_within"])
     args = parser.parse_args()
+    BODY["start_within"] = args.start_within
     if args.quick:
         args.requests, args.seconds = 300, 3.0
     raise_fd_limit()

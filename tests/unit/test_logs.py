@@ -46,3 +46,27 @@ def test_the_handler_masks_message_args_extras_and_tracebacks() -> None:
     assert first["message"] == "auth [REDACTED]"
     assert first["key"] == "[REDACTED]"
     assert "RuntimeError" in second["exception"]
+
+
+def test_json_lines_carry_any_extra_value() -> None:
+    """Values orjson formats natively, those it formats through ``str``, and an integer too
+    large for it (the standard encoder then writes the line) all come out as JSON."""
+    import datetime as dt
+    import enum
+
+    class Colour(enum.Enum):
+        RED = "red"
+
+    formatter = logs.JsonFormatter()
+
+    def line(**extra: object) -> dict[str, object]:
+        record = logging.LogRecord("t", logging.INFO, __file__, 1, "m", None, None)
+        record.__dict__.update(extra)
+        return dict(json.loads(formatter.format(record)))
+
+    when = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
+    assert line(at=when, colour=Colour.RED, keys={1: "a"}) | {"time": ""} == {
+        "time": "", "level": "INFO", "logger": "t", "message": "m",
+        "at": "2026-11-29T12:00:00+00:00", "colour": "red", "keys": {"1": "a"},
+    }  # fmt: skip
+    assert line(big=2**70, other=object)["big"] == 2**70
