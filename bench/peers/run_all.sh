@@ -16,6 +16,8 @@
 #   litellm-otel  same + opentelemetry-sdk on PYTHONPATH (as in LiteLLM's `proxy-runtime` extra /
 #                 Docker image; without it LiteLLM retries a failing import on every request)
 #   portkey       wrk -> @portkey-ai/gateway (node, single process, --headless, NODE_ENV=production)
+#   flexgrpc      wrk -> flexgrpc serve's REST shim (this repository), every request recorded
+#   python-floor  wrk -> python_floor.py: uvicorn + aiohttp relaying bytes, nothing else
 #   Suffix -wN on a litellm config (e.g. litellm-otel-w1) sets N uvicorn workers.
 #
 # Every process started here is stopped by PID (trap on EXIT).
@@ -130,7 +132,7 @@ LITELLM_MASTER_KEY="sk-bench-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \
 
 # ---------------------------------------------------------------- peers
 PEER_PID="" PEER_URL="" PEER_KEY="" PEER_HEADERS="" PEER_STREAM_OK=1 PEER_BODY_EXTRA=""
-FLEXGRPC_PORT=8090
+FLEXGRPC_PORT=8090 PYFLOOR_PORT=8091
 FLEXGRPC_ROOT="$(cd "$HERE/../.." && pwd)"
 start_peer() {
   local cfg=$1 w
@@ -177,6 +179,14 @@ start_peer() {
       PEER_PID=$!
       PEER_URL="http://127.0.0.1:$FLEXGRPC_PORT/v1/chat/completions"
       PEER_BODY_EXTRA='"start_within":"default"'
+      ;;
+    python-floor)
+      # The least a Python gateway does (python_floor.py): uvicorn + aiohttp relaying bytes,
+      # on flexgrpc's own environment. The floor under flexgrpc's numbers, measured alongside.
+      ("$FLEXGRPC_ROOT/.venv/bin/python" "$HERE/python_floor.py" --port $PYFLOOR_PORT \
+        --upstream "$UPSTREAM_BASE") >"$LOGS/python-floor.log" 2>&1 &
+      PEER_PID=$!
+      PEER_URL="http://127.0.0.1:$PYFLOOR_PORT/v1/chat/completions"
       ;;
     *) log "unknown config $cfg"; return 1 ;;
   esac

@@ -224,25 +224,24 @@ class UpstreamClient:
         max_connections: int = 20_000,
     ) -> None:
         self._base_urls = {route: url.rstrip("/") for route, url in base_urls.items()}
-        self._timeouts = timeouts
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         t = timeouts
-        self._answer_timeout = aiohttp.ClientTimeout(
-            total=None, connect=t.pool + t.connect, sock_connect=t.connect, sock_read=t.answer
+        self._stream_timeout, self._answer_timeout = (
+            aiohttp.ClientTimeout(
+                total=None, connect=t.pool + t.connect, sock_connect=t.connect, sock_read=read
+            )
+            for read in (t.idle, t.answer)
         )
 
     def _http(self) -> aiohttp.ClientSession:
         # Created on first use: a session belongs to the event loop it was created in.
         if self._session is None:
-            t = self._timeouts
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
                     limit=self._max_connections, limit_per_host=0, keepalive_timeout=30.0
                 ),
-                timeout=aiohttp.ClientTimeout(
-                    total=None, connect=t.pool + t.connect, sock_connect=t.connect, sock_read=t.idle
-                ),
+                timeout=self._stream_timeout,
                 trust_env=False,
             )
         return self._session
@@ -256,8 +255,8 @@ class UpstreamClient:
         self, url: str, headers: Mapping[str, str], body: bytes, *, stream: bool
     ) -> aiohttp.ClientResponse:
         # A stream sends something at least every ``idle`` seconds; a whole answer only comes
-        # once generation is done.
-        timeout = None if stream else self._answer_timeout
+        # once generation is done. (Always explicit: aiohttp reads ``None`` as "no timeouts".)
+        timeout = self._stream_timeout if stream else self._answer_timeout
         for attempt in range(1, _SENDS_ON_IDLE_CLOSE + 1):
             try:
                 return await self._http().post(

@@ -80,7 +80,7 @@ async def test_a_provider_that_keeps_hanging_up_is_unreachable_after_two_sends(
     assert len(hang_up.requests) == 2
 
 
-async def test_a_whole_answer_may_take_longer_than_the_idle_timeout_up_to_its_own() -> None:
+async def test_a_whole_answer_waits_up_to_its_own_timeout_and_a_stream_up_to_the_idle_one() -> None:
     """A non-streamed answer sends nothing until generation is done, so the silence allowed
     between stream events does not apply to it; its own (longer) timeout does."""
     from flexgrpc.providers.upstream import Timeouts
@@ -92,21 +92,27 @@ async def test_a_whole_answer_may_take_longer_than_the_idle_timeout_up_to_its_ow
         patient = UpstreamClient({Route.OPENAI: f"{sim.url}/v1"}, Timeouts(idle=0.2, answer=5))
         hasty = UpstreamClient({Route.OPENAI: f"{sim.url}/v1"}, Timeouts(idle=5, answer=0.2))
         try:
-            answer = await _whole_answer(patient, job)
+            answer = await _standard_answer(patient, job)
             assert answer.tracker.finished
             assert answer.tracker.usage is not None
             with pytest.raises(UpstreamError, match="TimeoutError") as caught:
-                await _whole_answer(hasty, job)
+                await _standard_answer(hasty, job)
             assert caught.value.retryable
+            # A stream, on the other hand, may not stay silent longer than the idle timeout.
+            with pytest.raises(UpstreamError, match="TimeoutError"):
+                await _standard_answer(patient, job, stream=True)
         finally:
             await patient.aclose()
             await hasty.aclose()
-        assert [(r.stream, r.service_tier) for r in sim.records] == [(False, "default")] * 2
+        assert [r.stream for r in sim.records] == [False, False, True]
 
 
-async def _whole_answer(client: UpstreamClient, job: RouteJob) -> UpstreamStream:
+async def _standard_answer(
+    client: UpstreamClient, job: RouteJob, stream: bool = False
+) -> UpstreamStream:
+    """The standard tier's answer (its start, when ``stream``)."""
     answer = await client.open(
-        ResponsesAdapter(), job, UpstreamTier.STANDARD, "sk-t", Route.OPENAI, stream=False
+        ResponsesAdapter(), job, UpstreamTier.STANDARD, "sk-t", Route.OPENAI, stream=stream
     )
     await answer.wait_for_start()
     return answer
