@@ -19,6 +19,7 @@ server's own.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -45,7 +46,8 @@ class Metrics:
     def __init__(self, model_label: Callable[[str, str], str]) -> None:
         """``model_label(provider, model)``: the bounded label a model is counted under."""
         self.registry = CollectorRegistry(auto_describe=True)
-        self.model_label = model_label
+        self.model_label = functools.lru_cache(maxsize=4096)(model_label)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = self.registry
         self.requests = Counter(
             "flexgrpc_requests", "Requests routed, by how they ended.", _REQUEST_LABELS, registry=r
@@ -115,6 +117,16 @@ class Metrics:
             "flexgrpc_ledger_commit_failures", "Group commits that failed.", registry=r
         )
 
+    def labelled(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, remembered: prometheus_client checks and locks on every
+        ``labels`` call, a few per request. Label values here come from small fixed sets
+        (model families, not raw model names), so the cache stays small."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def observe_commit(self, seconds: float, records: int, ok: bool) -> None:
         """The record writer's report of one group commit."""
         if ok:
@@ -140,7 +152,8 @@ class MetricsOutcomeSink:
         model = m.model_label(provider, outcome.model)
         race = outcome.requested.startswith("flex:")
         kind = outcome.outcome.value
-        m.requests.labels(
+        m.labelled(
+            m.requests,
             outcome.surface,
             provider,
             model,
@@ -151,18 +164,18 @@ class MetricsOutcomeSink:
         ).inc()
         if outcome.complete_time is not None:
             elapsed = (outcome.complete_time - outcome.create_time).total_seconds()
-            m.duration.labels(outcome.surface, kind).observe(max(0.0, elapsed))
+            m.labelled(m.duration, outcome.surface, kind).observe(max(0.0, elapsed))
         if outcome.time_to_start_ms is not None:
-            m.time_to_start.labels(provider, kind).observe(outcome.time_to_start_ms / 1000)
+            m.labelled(m.time_to_start, provider, kind).observe(outcome.time_to_start_ms / 1000)
         if outcome.flex_attempts:
-            m.flex_attempts.labels(provider).inc(outcome.flex_attempts)
+            m.labelled(m.flex_attempts, provider).inc(outcome.flex_attempts)
         if race and kind == "fell_back" and outcome.fallback_after_ms is not None:
             if outcome.flex_attempts == 0:
-                m.flex_skipped.labels(provider, model).inc()
+                m.labelled(m.flex_skipped, provider, model).inc()
             else:
                 window_ms = int(outcome.requested.removeprefix("flex:"))
                 late_s = (outcome.fallback_after_ms - window_ms) / 1000
-                m.fallback_lateness.labels(provider).observe(max(0.0, late_s))
+                m.labelled(m.fallback_lateness, provider).observe(max(0.0, late_s))
         self._money(outcome, provider, model)
 
     def _money(self, outcome: RoutingOutcome, provider: str, model: str) -> None:
@@ -176,16 +189,16 @@ class MetricsOutcomeSink:
             ("reasoning", tokens.reasoning),
         ):
             if count:
-                m.tokens.labels(provider, model, kind).inc(count)
+                m.labelled(m.tokens, provider, model, kind).inc(count)
         if not outcome.priced:
             return
         labels: Any = (provider, model)
-        m.cost.labels(*labels, "actual").inc(outcome.actual_nano_usd)
-        m.cost.labels(*labels, "standard").inc(outcome.standard_nano_usd)
+        m.labelled(m.cost, *labels, "actual").inc(outcome.actual_nano_usd)
+        m.labelled(m.cost, *labels, "standard").inc(outcome.standard_nano_usd)
         if outcome.savings_nano_usd:
-            m.savings.labels(*labels).inc(outcome.savings_nano_usd)
+            m.labelled(m.savings, *labels).inc(outcome.savings_nano_usd)
         if outcome.commission_nano_usd:
-            m.commission.labels(*labels).inc(outcome.commission_nano_usd)
+            m.labelled(m.commission, *labels).inc(outcome.commission_nano_usd)
 
 
 def metrics_app(metrics: Metrics) -> Callable[..., Any]:

@@ -110,7 +110,9 @@ class FlexServer:
         # Every request's record is made durable in the ledger before the end of its answer;
         # it is counted and logged once the answer has been released.
         self.sink: OutcomeSink = sink or LedgerOutcomeSink(self.record_writer)
-        self.observer = TeeOutcomeSink(MetricsOutcomeSink(self.metrics), LogOutcomeSink())
+        # Metrics are counted only where they are served: without an endpoint nobody reads them.
+        counted = [MetricsOutcomeSink(self.metrics)] if settings.metrics_port is not None else []
+        self.observer = TeeOutcomeSink(*counted, LogOutcomeSink())
         self.health = health.aio.HealthServicer()
         self.grpc_port: int | None = None
         self.http_port: int | None = None

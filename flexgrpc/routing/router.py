@@ -12,8 +12,8 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -192,7 +192,7 @@ class _Run:
         self.router = router
         self.principal = principal
         self.received_at = time.monotonic()
-        self.request_id = f"req_{uuid.uuid4().hex}"
+        self.request_id = f"req_{os.urandom(16).hex()}"  # 128 random bits, as uuid4 (but cheaper)
         self.record = RoutingOutcome(
             request_id=self.request_id,
             organization_id=principal.organization_id,
