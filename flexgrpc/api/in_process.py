@@ -188,6 +188,13 @@ class _Handover:
         self._items.append(end)
         self._readable.set()
 
+    def get_ready(self) -> Any | None:
+        """The next message if one is waiting (never the end of the call), else ``None``."""
+        if not self._items or isinstance(self._items[0], _End):
+            return None
+        self._writable.set()
+        return self._items.popleft()
+
     async def get(self) -> Any:
         while not self._items:
             self._readable.clear()
@@ -299,6 +306,12 @@ class _Call:
                 raise item.error
             return aio.EOF
         return item
+
+    def read_ready(self) -> Any | None:
+        """The next message if the servicer has already produced it, else ``None`` (then
+        ``read`` waits for it, or reports the end of the call). Lets the REST shim send the
+        events that arrived together in one write."""
+        return self._handover.get_ready()
 
     async def initial_metadata(self) -> aio.Metadata:
         return await self._context.initial

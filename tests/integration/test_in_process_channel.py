@@ -196,3 +196,20 @@ async def test_calls_beyond_the_limit_are_refused_like_a_grpc_server_does() -> N
     with pytest.raises(aio.AioRpcError):
         await busy.read()  # CANCELLED: the call has ended and left the limit
     assert await channel.unary_unary(method("Echo"))(b"again") == b"again|unbound"
+
+
+async def test_messages_already_produced_can_be_taken_without_waiting() -> None:
+    """What lets the REST shim send events that arrived together in one write: after the first
+    message, those the servicer has produced are there at once; the end of the call is not."""
+    stand = Stand()
+    registry = HandlerRegistry()
+    registry.add_generic_rpc_handlers([handlers(stand)])
+    call = InProcessChannel(registry, [ErrorInterceptor()]).unary_stream(method("Count"))(b"3")
+    assert call.read_ready() is None  # the servicer has not run yet
+    first = await call.read()
+    taken = [first]
+    while (ready := call.read_ready()) is not None:
+        taken.append(ready)
+    assert taken == [b"x" * 100] * 3
+    assert await call.read() is aio.EOF
+    assert call.read_ready() is None
