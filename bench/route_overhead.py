@@ -4,9 +4,12 @@ Both paths are measured from the same client process, interleaved, against the s
 process: `direct` is a non-streamed HTTP call to the simulator (what a caller would do without
 the router); `routed` is the gRPC CreateResponse call through `flexgrpc serve`, which streams
 upstream, detects the start, assembles the non-streamed answer and records the outcome.
-A third path, `floor`, is bench/grpc_relay_floor.py: a bare grpc.aio servicer that relays the
-body to the simulator in one non-streamed call, which is what any grpc.aio relay costs before
-doing any routing work. Prints p50/p99 latency at concurrency 1 and 64 and requests/s at 64,
+Two more paths bound it: `unrecorded` is the same call to a second server on the same database
+and simulator with the usage ledger switched off (bench/server_without_ledger.py), so the
+Route RPC's own work shows apart from the durable record (bench/recording_overhead.py measures
+that); `floor` is bench/grpc_relay_floor.py, a bare grpc.aio servicer that relays the body to
+the simulator in one non-streamed call, which is what any grpc.aio relay costs before doing
+any routing work. Prints p50/p99 latency at concurrency 1 and 64 and requests/s at 64,
 for a fixed tier and for a flex race whose flex starts at once. Numbers, not assertions;
 compare within one run.
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import pathlib
 import statistics
 import sys
 import time
@@ -31,15 +35,16 @@ sys.path.insert(0, __file__.rsplit("/bench/", 1)[0])
 from flexinference.v1 import route_pb2, route_pb2_grpc
 from google.api import httpbody_pb2
 
-from bench.harness import Stack, percentile, raise_fd_limit, relay_floor, stack
+from bench.harness import Stack, percentile, raise_fd_limit, relay_floor, second_server, stack
 
 MODEL = "gpt-5-mini"
 Call = Callable[[], Awaitable[None]]
 
 
 def _calls(s: Stack, http: httpx.AsyncClient, stub: route_pb2_grpc.RouteServiceStub,
+           unrecorded_stub: route_pb2_grpc.RouteServiceStub,
            floor_stub: route_pb2_grpc.RouteServiceStub,
-           start_within: str) -> tuple[Call, Call, Call]:  # fmt: skip
+           start_within: str) -> tuple[Call, Call, Call, Call]:  # fmt: skip
     tier = "flex" if start_within != "default" else "default"
     direct_body = {"model": MODEL, "input": "hi", "service_tier": tier}
     routed_body = httpbody_pb2.HttpBody(
@@ -60,11 +65,15 @@ def _calls(s: Stack, http: httpx.AsyncClient, stub: route_pb2_grpc.RouteServiceS
         async for _ in stub.CreateResponse(request, metadata=s.metadata, timeout=30):
             pass
 
+    async def unrecorded() -> None:
+        async for _ in unrecorded_stub.CreateResponse(request, metadata=s.metadata, timeout=30):
+            pass
+
     async def floor() -> None:
         async for _ in floor_stub.CreateResponse(request, timeout=30):
             pass
 
-    return direct, routed, floor
+    return direct, routed, unrecorded, floor
 
 
 async def _timed(call: Call) -> float:
@@ -106,14 +115,18 @@ def _row(name: str, values: list[float]) -> str:
 async def run(args: argparse.Namespace) -> None:
     with stack() as s:
         floor_server = relay_floor(s)
+        without_ledger = pathlib.Path(__file__).with_name("server_without_ledger.py")
+        bare, _ = second_server(s, "unrecorded", {}, [sys.executable, str(without_ledger)])
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
         try:
             async with (
                 httpx.AsyncClient(limits=limits, timeout=30) as http,
                 grpc.aio.insecure_channel(s.target) as channel,
+                grpc.aio.insecure_channel(f"127.0.0.1:{bare.port}") as bare_channel,
                 grpc.aio.insecure_channel(f"127.0.0.1:{floor_server.port}") as floor_channel,
             ):
                 stub = route_pb2_grpc.RouteServiceStub(channel)
+                bare_stub = route_pb2_grpc.RouteServiceStub(bare_channel)
                 floor_stub = route_pb2_grpc.RouteServiceStub(floor_channel)
                 print(f"server idle RSS {s.server.rss_kb() / 1024:.1f} MiB")
                 cases = (
@@ -121,28 +134,33 @@ async def run(args: argparse.Namespace) -> None:
                     ("flex race, flex starts at once", "00h-00m-30s"),
                 )
                 for label, start_within in cases:
-                    calls = _calls(s, http, stub, floor_stub, start_within)
+                    calls = _calls(s, http, stub, bare_stub, floor_stub, start_within)
                     await _measure(label, calls, args)
                 print(f"\nserver RSS after the run {s.server.rss_kb() / 1024:.1f} MiB")
                 print(f"routing outcomes logged: {len(s.outcomes())}")
         finally:
             floor_server.stop()
+            bare.stop()
 
 
-async def _measure(label: str, calls: tuple[Call, Call, Call], args: argparse.Namespace) -> None:
-    direct, routed, floor = calls
+async def _measure(
+    label: str, calls: tuple[Call, Call, Call, Call], args: argparse.Namespace
+) -> None:
+    names = ("direct", "routed", "unrecorded", "floor")
     await sequential(calls, 50)  # warm-up: connections, caches
-    a, b, f = await sequential(calls, args.requests)
+    times = dict(zip(names, await sequential(calls, args.requests), strict=True))
+    a = times["direct"]
     print(f"\n{label}: concurrency 1, {args.requests} requests each, interleaved")
-    for name, values in (("direct", a), ("routed", b), ("floor", f)):
-        print(_row(name, values))
-    for name, values in (("routed", b), ("floor", f)):
+    for name in names:
+        print(_row(name, times[name]))
+    for name in names[1:]:
+        values = times[name]
         added50 = percentile(values, 50) - percentile(a, 50)
         added99 = percentile(values, 99) - percentile(a, 99)
         print(f"  {name} adds  p50 {added50:7.3f} ms   p99 {added99:7.3f} ms")
     print(f"\n{label}: concurrency 64, {args.seconds:.0f} s each")
     rates = {}
-    for name, call in (("direct", direct), ("routed", routed), ("floor", floor)):
+    for name, call in zip(names, calls, strict=True):
         rates[name], latencies = await saturate(call, 64, args.seconds)
         print(_row(name, latencies) + f"   {rates[name]:8.0f} req/s")
     print(f"  routed/direct throughput ratio {rates['routed'] / rates['direct']:.2f}, "
