@@ -140,13 +140,13 @@ class Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-class MetricsOutcomeSink:
-    """Counts each routing outcome (an ``OutcomeSink``)."""
+class OutcomeMetrics:
+    """Counts each routing outcome (an ``OutcomeObserver``)."""
 
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
 
-    async def record(self, outcome: RoutingOutcome) -> None:
+    def observe(self, outcome: RoutingOutcome) -> None:
         m = self._m
         provider = outcome.provider or "unknown"
         model = m.model_label(provider, outcome.model)

@@ -44,7 +44,7 @@ from flexgrpc.ledger.queries import UsageQueries
 from flexgrpc.ledger.sink import LedgerOutcomeSink
 from flexgrpc.ledger.store import LedgerStore
 from flexgrpc.ledger.writer import RecordWriter
-from flexgrpc.metrics import Metrics, MetricsOutcomeSink, metrics_app
+from flexgrpc.metrics import Metrics, OutcomeMetrics, metrics_app
 from flexgrpc.pricing.catalog import CatalogError, PriceCatalog
 from flexgrpc.pricing.outcome import OutcomePricer, is_billable_flex
 from flexgrpc.providers.registry import default_adapters, route_base_urls
@@ -52,7 +52,7 @@ from flexgrpc.providers.upstream import Timeouts, UpstreamClient
 from flexgrpc.rest import RestShim, loopback_target
 from flexgrpc.routing.flex_policy import LearnedFlexPolicy
 from flexgrpc.routing.job import Provider, RouteJob
-from flexgrpc.routing.outcome import LogOutcomeSink, OutcomeSink, TeeOutcomeSink
+from flexgrpc.routing.outcome import OutcomeLog, OutcomeObserver, OutcomeObservers, OutcomeSink
 from flexgrpc.routing.race import FlexRace
 from flexgrpc.routing.router import Router
 
@@ -111,8 +111,10 @@ class FlexServer:
         # it is counted and logged once the answer has been released.
         self.sink: OutcomeSink = sink or LedgerOutcomeSink(self.record_writer)
         # Metrics are counted only where they are served: without an endpoint nobody reads them.
-        counted = [MetricsOutcomeSink(self.metrics)] if settings.metrics_port is not None else []
-        self.observer = TeeOutcomeSink(*counted, LogOutcomeSink())
+        counted: list[OutcomeObserver] = (
+            [OutcomeMetrics(self.metrics)] if settings.metrics_port is not None else []
+        )
+        self.observer = OutcomeObservers(*counted, OutcomeLog())
         self.health = health.aio.HealthServicer()
         self.grpc_port: int | None = None
         self.http_port: int | None = None

@@ -78,6 +78,7 @@ class _Context(aio.ServicerContext[Any, Any]):
 
     def __init__(self, metadata: Metadata, peer: str, deadline: float | None) -> None:
         self.pairs = tuple(metadata)
+        self._invocation: aio.Metadata | None = None
         self._peer = peer
         self._deadline = deadline
         self.initial: asyncio.Future[aio.Metadata] = asyncio.get_running_loop().create_future()
@@ -92,7 +93,10 @@ class _Context(aio.ServicerContext[Any, Any]):
     # -- what servicers and interceptors call ---------------------------------------------
 
     def invocation_metadata(self) -> aio.Metadata:
-        return aio.Metadata(*self.pairs)
+        # Built once: the interceptors and the servicer each ask, and none changes it.
+        if self._invocation is None:
+            self._invocation = aio.Metadata(*self.pairs)
+        return self._invocation
 
     def peer(self) -> str:
         return self._peer

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import itertools
 import json
 import re
@@ -104,14 +105,20 @@ class TokenRates:
 
     def describe(self) -> dict[str, str]:
         """The rates as the catalog writes them (USD per 1M tokens), for usage records."""
-        described = {
-            "input": format_usd_per_million(self.input),
-            "cached_input": format_usd_per_million(self.cached_input),
-            "output": format_usd_per_million(self.output),
-        }
-        if self.cache_write is not None:
-            described["cache_write"] = format_usd_per_million(self.cache_write)
-        return described
+        return dict(_described(self))  # a copy: records own their prices
+
+
+@functools.lru_cache(maxsize=1024)
+def _described(rates: TokenRates) -> dict[str, str]:
+    # Rates are few and immutable, and every priced request describes two of them.
+    described = {
+        "input": format_usd_per_million(rates.input),
+        "cached_input": format_usd_per_million(rates.cached_input),
+        "output": format_usd_per_million(rates.output),
+    }
+    if rates.cache_write is not None:
+        described["cache_write"] = format_usd_per_million(rates.cache_write)
+    return described
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from flexgrpc.providers.sse import SseEvent, format_event
 from flexgrpc.routing.job import Provider, RouteJob, Surface, UpstreamTier
 
@@ -158,7 +160,7 @@ class Adapter(abc.ABC):
     def build(
         self, job: RouteJob, tier: UpstreamTier, api_key: str, *, stream: bool = True
     ) -> UpstreamRequest:
-        body = json.dumps(self.prepare_body(job, tier, stream), ensure_ascii=False).encode()
+        body = _encode_body(self.prepare_body(job, tier, stream))
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream" if stream else "application/json",
@@ -192,6 +194,17 @@ class Adapter(abc.ABC):
     @abc.abstractmethod
     def is_capacity_error(self, status: int, body: bytes) -> bool:
         """Whether an HTTP error means the tier has no capacity now (worth retrying flex)."""
+
+
+def _encode_body(body: dict[str, Any]) -> bytes:
+    """The upstream request body as compact UTF-8 JSON. orjson is several times faster than the
+    standard encoder and gives the same JSON here: the caller's body was parsed strictly (no
+    NaN or Infinity, which orjson would write as null). It refuses integers beyond 64 bits,
+    which JSON allows; those bodies take the standard encoder."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def reencode(event: SseEvent, data: dict[str, Any]) -> bytes:

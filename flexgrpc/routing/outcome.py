@@ -71,15 +71,22 @@ class OutcomeSink(Protocol):
     async def record(self, outcome: RoutingOutcome) -> None: ...
 
 
-class TeeOutcomeSink:
-    """Hands each outcome to several sinks in order (e.g. the ledger, then the access log)."""
+class OutcomeObserver(Protocol):
+    """Told of each outcome after its answer (metrics, the access log). Synchronous: it runs
+    in a plain callback, off the answer's path, and must not block."""
 
-    def __init__(self, *sinks: OutcomeSink) -> None:
-        self._sinks = sinks
+    def observe(self, outcome: RoutingOutcome) -> None: ...
 
-    async def record(self, outcome: RoutingOutcome) -> None:
-        for sink in self._sinks:
-            await sink.record(outcome)
+
+class OutcomeObservers:
+    """Tells several observers, in order."""
+
+    def __init__(self, *observers: OutcomeObserver) -> None:
+        self._observers = observers
+
+    def observe(self, outcome: RoutingOutcome) -> None:
+        for observer in self._observers:
+            observer.observe(outcome)
 
 
 class NoOutcomeSink:
@@ -89,13 +96,13 @@ class NoOutcomeSink:
         pass
 
 
-class LogOutcomeSink:
+class OutcomeLog:
     """Writes each outcome as one structured log line (no secrets are in an outcome)."""
 
     def __init__(self) -> None:
         self._log = logging.getLogger("flexgrpc.outcome")
 
-    async def record(self, outcome: RoutingOutcome) -> None:
+    def observe(self, outcome: RoutingOutcome) -> None:
         if not self._log.isEnabledFor(logging.INFO):
             return
         # A shallow view, not ``dataclasses.asdict``: the line is formatted before this returns,

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 import os
+import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -26,11 +27,16 @@ from flexgrpc.pricing.money import NanoUSD, nano_to_micro
 from flexgrpc.providers.base import Adapter, ServedTier
 from flexgrpc.providers.upstream import StreamBroken, UpstreamError
 from flexgrpc.routing.job import Provider, RouteJob, Surface
-from flexgrpc.routing.outcome import OutcomeSink, RoutingOutcome
+from flexgrpc.routing.outcome import OutcomeObserver, OutcomeSink, RoutingOutcome
 from flexgrpc.routing.race import FlexRace, RaceOutcome, RaceProgress, Settlement
 from flexgrpc.routing.request import parse_request
 
 log = logging.getLogger("flexgrpc.router")
+
+#: Request ids: 128 random bits each, from a generator seeded once from the OS. An id names a
+#: request, it grants nothing, so it need not be unpredictable; a system call per request (as
+#: uuid4 or os.urandom make) also gives the GIL away in the middle of the router's work.
+_ids = random.Random(os.urandom(32))  # noqa: S311
 
 _NO_KEY = {
     Provider.OPENAI: ("no_byok_key", "OpenAI"),
@@ -113,7 +119,7 @@ class Router:
         provider_key: Callable[[str, str], Any],
         sink: OutcomeSink,
         *,
-        observer: OutcomeSink | None = None,
+        observer: OutcomeObserver | None = None,
         pricer: Pricer = no_pricing,
         gate: Gate = open_gate,
         max_body_bytes: int = 1_000_000,
@@ -125,7 +131,6 @@ class Router:
         #: Told of each outcome once the answer has been released (metrics, the access log):
         #: only the sink (the ledger) has to finish before the end of the answer.
         self._observer = observer
-        self._observing: set[asyncio.Task[None]] = set()
         self._pricer = pricer
         self._gate = gate
         self._max_body_bytes = max_body_bytes
@@ -142,19 +147,18 @@ class Router:
             yield part
 
     def _observe_later(self, record: RoutingOutcome) -> None:
-        """Tell the observer in a task of its own: a gRPC call's trailers (the end of its
-        answer) go out only once the handler returns, so awaiting it here would make every
+        """Tell the observer in a callback of its own: a gRPC call's trailers (the end of its
+        answer) go out only once the handler returns, so telling it here would make every
         caller wait for the access-log line (~0.1 ms)."""
-        if self._observer is None:
-            return
-        task = asyncio.get_running_loop().create_task(self._observer.record(record))
-        self._observing.add(task)  # a reference until it is done, so it is not collected
-        task.add_done_callback(self._observed)
+        if self._observer is not None:
+            asyncio.get_running_loop().call_soon(self._observe, record)
 
-    def _observed(self, task: asyncio.Task[None]) -> None:
-        self._observing.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("could not count or log a request", exc_info=task.exception())
+    def _observe(self, record: RoutingOutcome) -> None:
+        assert self._observer is not None
+        try:
+            self._observer.observe(record)
+        except Exception as exc:  # counting or logging must never break the server
+            log.error("could not count or log a request", exc_info=exc)
 
     def adapter_for(self, job: RouteJob) -> Adapter:
         adapter = self._adapters.get((job.surface, job.provider))
@@ -192,7 +196,7 @@ class _Run:
         self.router = router
         self.principal = principal
         self.received_at = time.monotonic()
-        self.request_id = f"req_{os.urandom(16).hex()}"  # 128 random bits, as uuid4 (but cheaper)
+        self.request_id = f"req_{_ids.getrandbits(128):032x}"
         self.record = RoutingOutcome(
             request_id=self.request_id,
             organization_id=principal.organization_id,

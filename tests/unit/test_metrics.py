@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from flexgrpc.metrics import Metrics, MetricsOutcomeSink
+from flexgrpc.metrics import Metrics, OutcomeMetrics
 from flexgrpc.providers.base import ServedTier
 from flexgrpc.routing.outcome import RoutingOutcome
 from flexgrpc.routing.race import RaceOutcome
@@ -36,11 +36,11 @@ def value(metrics: Metrics, name: str, **labels: str) -> float:
     return found or 0.0
 
 
-async def test_fallback_lateness_is_measured_from_the_window_end() -> None:
+def test_fallback_lateness_is_measured_from_the_window_end() -> None:
     metrics = Metrics(lambda provider, model: model)
-    sink = MetricsOutcomeSink(metrics)
-    await sink.record(fell_back(attempts=2, after_ms=5_003.0))
-    await sink.record(fell_back(attempts=1, after_ms=5_080.0))
+    observer = OutcomeMetrics(metrics)
+    observer.observe(fell_back(attempts=2, after_ms=5_003.0))
+    observer.observe(fell_back(attempts=1, after_ms=5_080.0))
     name = "flexgrpc_fallback_after_window_seconds"
     assert value(metrics, f"{name}_count", provider="openai") == 2
     assert value(metrics, f"{name}_bucket", provider="openai", le="0.005") == 1
@@ -49,9 +49,9 @@ async def test_fallback_lateness_is_measured_from_the_window_end() -> None:
     assert value(metrics, "flexgrpc_flex_attempts_total", provider="openai") == 3
 
 
-async def test_a_race_the_policy_skipped_is_counted_as_skipped_not_as_late() -> None:
+def test_a_race_the_policy_skipped_is_counted_as_skipped_not_as_late() -> None:
     metrics = Metrics(lambda provider, model: model)
-    await MetricsOutcomeSink(metrics).record(fell_back(attempts=0, after_ms=0.4))
+    OutcomeMetrics(metrics).observe(fell_back(attempts=0, after_ms=0.4))
     skipped = "flexgrpc_flex_races_skipped_total"
     assert value(metrics, skipped, provider="openai", model="gpt-5-mini") == 1
     assert value(metrics, "flexgrpc_fallback_after_window_seconds_count", provider="openai") == 0
