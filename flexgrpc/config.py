@@ -7,6 +7,7 @@ Nothing else in the package reads ``os.environ``: every component receives what 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,24 +16,34 @@ from typing import Any
 DEFAULT_DATABASE_URL = "sqlite:///flexgrpc.db"
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int | None = None) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise SystemExit(f"{name} must be an integer of at least {minimum}, got {raw!r}")
+    return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(env: Mapping[str, str], name: str, default: float, *, zero: bool = True) -> float:
+    """A duration in seconds: a finite number, not negative (nor zero where ``zero`` is false,
+    as for a timeout, where zero would fail every request)."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
+    least = "0 or more" if zero else "above 0"
+    refusal = f"{name} must be a finite number of seconds, {least}; got {raw!r}"
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+        raise SystemExit(refusal) from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        raise SystemExit(refusal)
+    return value
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -153,10 +164,10 @@ class Settings:
             encryption_key=e.get("FLEXGRPC_ENCRYPTION_KEY") or None,
             log_level=e.get("FLEXGRPC_LOG_LEVEL", d.log_level),
             log_format=e.get("FLEXGRPC_LOG_FORMAT", d.log_format),
-            auth_cache_ttl_s=_float(e, "FLEXGRPC_AUTH_CACHE_TTL_S", d.auth_cache_ttl_s),
+            auth_cache_ttl_s=_seconds(e, "FLEXGRPC_AUTH_CACHE_TTL_S", d.auth_cache_ttl_s),
             max_message_bytes=_int(e, "FLEXGRPC_MAX_MESSAGE_BYTES", d.max_message_bytes),
-            http_body_timeout_s=_float(e, "FLEXGRPC_HTTP_BODY_TIMEOUT_S", d.http_body_timeout_s),
-            http_header_timeout_s=_float(
+            http_body_timeout_s=_seconds(e, "FLEXGRPC_HTTP_BODY_TIMEOUT_S", d.http_body_timeout_s),
+            http_header_timeout_s=_seconds(
                 e, "FLEXGRPC_HTTP_HEADER_TIMEOUT_S", d.http_header_timeout_s
             ),
             rest_transport=_choice(e, "FLEXGRPC_REST_TRANSPORT", d.rest_transport, REST_TRANSPORTS),
@@ -166,9 +177,11 @@ class Settings:
                 _int(e, "FLEXGRPC_METRICS_PORT", 0) if e.get("FLEXGRPC_METRICS_PORT") else None
             ),
             max_concurrent_rpcs=_int(e, "FLEXGRPC_MAX_CONCURRENT_RPCS", d.max_concurrent_rpcs),
-            shutdown_grace_s=_float(e, "FLEXGRPC_SHUTDOWN_GRACE_S", d.shutdown_grace_s),
-            keepalive_time_s=_int(e, "FLEXGRPC_KEEPALIVE_TIME_S", d.keepalive_time_s),
-            keepalive_timeout_s=_int(e, "FLEXGRPC_KEEPALIVE_TIMEOUT_S", d.keepalive_timeout_s),
+            shutdown_grace_s=_seconds(e, "FLEXGRPC_SHUTDOWN_GRACE_S", d.shutdown_grace_s),
+            keepalive_time_s=_int(e, "FLEXGRPC_KEEPALIVE_TIME_S", d.keepalive_time_s, minimum=1),
+            keepalive_timeout_s=_int(
+                e, "FLEXGRPC_KEEPALIVE_TIMEOUT_S", d.keepalive_timeout_s, minimum=1
+            ),
             auth_failures_per_minute=_int(
                 e, "FLEXGRPC_AUTH_FAILURES_PER_MINUTE", d.auth_failures_per_minute
             ),
@@ -176,7 +189,7 @@ class Settings:
             stripe_api_key=e.get("FLEXGRPC_STRIPE_API_KEY") or None,
             stripe_api_base=e.get("FLEXGRPC_STRIPE_API_BASE") or None,
             stripe_webhook_secret=e.get("FLEXGRPC_STRIPE_WEBHOOK_SECRET") or None,
-            stripe_timeout_s=_float(e, "FLEXGRPC_STRIPE_TIMEOUT_S", d.stripe_timeout_s),
+            stripe_timeout_s=_seconds(e, "FLEXGRPC_STRIPE_TIMEOUT_S", d.stripe_timeout_s),
             stripe_max_network_retries=_int(
                 e, "FLEXGRPC_STRIPE_MAX_NETWORK_RETRIES", d.stripe_max_network_retries
             ),
@@ -186,7 +199,7 @@ class Settings:
                 if o.strip()
             ),
             billing_gate_cache_ttl_s=min(
-                5.0, _float(e, "FLEXGRPC_BILLING_GATE_CACHE_TTL_S", d.billing_gate_cache_ttl_s)
+                5.0, _seconds(e, "FLEXGRPC_BILLING_GATE_CACHE_TTL_S", d.billing_gate_cache_ttl_s)
             ),
             billing_require_card_for_flex=_bool(
                 e, "FLEXGRPC_BILLING_REQUIRE_CARD_FOR_FLEX", d.billing_require_card_for_flex
@@ -194,24 +207,24 @@ class Settings:
             billing_soft_decline_retry_hours=_floats(
                 e, "FLEXGRPC_BILLING_SOFT_DECLINE_RETRY_HOURS", d.billing_soft_decline_retry_hours
             ),
-            billing_in_flight_timeout_s=_float(
+            billing_in_flight_timeout_s=_seconds(
                 e, "FLEXGRPC_BILLING_IN_FLIGHT_TIMEOUT_S", d.billing_in_flight_timeout_s
             ),
             billing_scheduler=_bool(e, "FLEXGRPC_BILLING_SCHEDULER", d.billing_scheduler),
-            billing_scheduler_interval_s=_float(
+            billing_scheduler_interval_s=_seconds(
                 e, "FLEXGRPC_BILLING_SCHEDULER_INTERVAL_S", d.billing_scheduler_interval_s
             ),
             openai_base_url=e.get("FLEXGRPC_OPENAI_BASE_URL", d.openai_base_url),
             gemini_base_url=e.get("FLEXGRPC_GEMINI_BASE_URL", d.gemini_base_url),
             anthropic_base_url=e.get("FLEXGRPC_ANTHROPIC_BASE_URL", d.anthropic_base_url),
-            upstream_connect_timeout_s=_float(
-                e, "FLEXGRPC_UPSTREAM_CONNECT_TIMEOUT_S", d.upstream_connect_timeout_s
+            upstream_connect_timeout_s=_seconds(
+                e, "FLEXGRPC_UPSTREAM_CONNECT_TIMEOUT_S", d.upstream_connect_timeout_s, zero=False
             ),
-            upstream_idle_timeout_s=_float(
-                e, "FLEXGRPC_UPSTREAM_IDLE_TIMEOUT_S", d.upstream_idle_timeout_s
+            upstream_idle_timeout_s=_seconds(
+                e, "FLEXGRPC_UPSTREAM_IDLE_TIMEOUT_S", d.upstream_idle_timeout_s, zero=False
             ),
-            upstream_answer_timeout_s=_float(
-                e, "FLEXGRPC_UPSTREAM_ANSWER_TIMEOUT_S", d.upstream_answer_timeout_s
+            upstream_answer_timeout_s=_seconds(
+                e, "FLEXGRPC_UPSTREAM_ANSWER_TIMEOUT_S", d.upstream_answer_timeout_s, zero=False
             ),
         )
 

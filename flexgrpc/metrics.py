@@ -61,7 +61,8 @@ class Metrics:
         )
         self.time_to_start = Histogram(
             "flexgrpc_time_to_start_seconds",
-            "From receipt to the first output of the answer that was served.",
+            "From receipt to the first output of the answer that was served (for a non-streamed "
+            "fixed-tier answer, asked whole: to the whole answer).",
             ("provider", "outcome"),
             buckets=_DURATION_BUCKETS,
             registry=r,

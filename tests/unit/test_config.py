@@ -32,3 +32,31 @@ def test_metrics_are_off_unless_a_port_is_given() -> None:
     assert Settings.from_env({"FLEXGRPC_METRICS_PORT": "0"}).metrics_port == 0
     with pytest.raises(SystemExit, match="FLEXGRPC_METRICS_PORT must be an integer"):
         Settings.from_env({"FLEXGRPC_METRICS_PORT": "ninety"})
+
+
+@pytest.mark.parametrize("raw", ["soon", "-1", "nan", "inf"])
+def test_a_duration_that_is_not_a_finite_number_of_seconds_stops_the_server(raw: str) -> None:
+    with pytest.raises(SystemExit, match="FLEXGRPC_SHUTDOWN_GRACE_S must be a finite number"):
+        Settings.from_env({"FLEXGRPC_SHUTDOWN_GRACE_S": raw})
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "FLEXGRPC_UPSTREAM_CONNECT_TIMEOUT_S",
+        "FLEXGRPC_UPSTREAM_IDLE_TIMEOUT_S",
+        "FLEXGRPC_UPSTREAM_ANSWER_TIMEOUT_S",
+    ],
+)
+def test_an_upstream_timeout_must_be_above_zero(name: str) -> None:
+    with pytest.raises(SystemExit, match=f"{name} must be a finite number of seconds, above 0"):
+        Settings.from_env({name: "0"})
+    assert Settings.from_env({name: "2.5"}) != Settings()
+
+
+@pytest.mark.parametrize("name", ["FLEXGRPC_KEEPALIVE_TIME_S", "FLEXGRPC_KEEPALIVE_TIMEOUT_S"])
+def test_keepalive_seconds_are_whole_and_positive(name: str) -> None:
+    with pytest.raises(SystemExit, match=f"{name} must be an integer of at least 1"):
+        Settings.from_env({name: "-5"})
+    with pytest.raises(SystemExit, match=f"{name} must be an integer"):
+        Settings.from_env({name: "1.5"})
