@@ -10,7 +10,7 @@ its execute path applies, so rows read back identically); only the per-call plum
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, Insert
@@ -20,8 +20,8 @@ from flexgrpc.db.models import Base
 
 
 class BulkInsert:
-    """Inserts rows (mappings of column key → value) into ``model``'s table, skipping rows whose
-    unique keys already exist."""
+    """Inserts rows (tuples of values in ``keys`` order) into ``model``'s table, skipping rows
+    whose unique keys already exist."""
 
     def __init__(self, engine: Engine, model: type[Base], keys: Sequence[str]) -> None:
         dialect = engine.dialect
@@ -34,27 +34,25 @@ class BulkInsert:
             raise ValueError(f"unsupported database dialect {dialect.name!r}")
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
         self.sql = compiled.string
-        self._keys = tuple(keys)
+        self.keys = tuple(keys)
         # The driver's parameter style decides the shape: positional (sqlite's "?") takes
         # tuples in the statement's order; named (psycopg's "%(name)s") takes mappings.
         self._positional = compiled.positional
         order = compiled.positiontup if compiled.positional else None
-        self._order = tuple(order) if order is not None else self._keys
-        self._processors: dict[str, Callable[[Any], Any]] = {}
-        for key in self._keys:
+        self._order = tuple(order) if order is not None else self.keys
+        plan: list[tuple[int, Callable[[Any], Any] | None]] = []
+        for key in self._order:
             column_type = model.__table__.c[key].type.dialect_impl(dialect)
-            processor = column_type.bind_processor(dialect)
-            if processor is not None:
-                self._processors[key] = processor
+            plan.append((self.keys.index(key), column_type.bind_processor(dialect)))
+        self._plan = tuple(plan)
 
-    def parameters(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
-        """``rows`` converted for the driver's ``executemany``."""
-        processors = self._processors
+    def parameters(self, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        """``rows`` (values in ``keys`` order) converted for the driver's ``executemany``."""
+        plan, order = self._plan, self._order
         converted: list[Any] = []
         for row in rows:
-            values = {
-                key: processors[key](row[key]) if key in processors else row[key]
-                for key in self._order
-            }
-            converted.append(tuple(values.values()) if self._positional else values)
+            values = [row[at] if process is None else process(row[at]) for at, process in plan]
+            converted.append(
+                tuple(values) if self._positional else dict(zip(order, values, strict=True))
+            )
         return converted

@@ -11,51 +11,29 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any, Final
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import PoolProxiedConnection
 
 from flexgrpc.db.models import LedgerEntry, UsageRecord
 from flexgrpc.ledger.bulk_insert import BulkInsert
 from flexgrpc.ledger.records import COMMISSION_REVENUE, RECEIVABLE, UsageRow
 
-
-def _usage_values(row: UsageRow) -> dict[str, Any]:
-    return {
-        "request_id": row.request_id,
-        "organization_id": row.organization_id,
-        "api_key_id": row.api_key_id,
-        "surface": row.surface,
-        "model": row.model,
-        "provider": row.provider,
-        "route": row.route,
-        "requested": row.requested,
-        "served_tier": row.served_tier,
-        "provider_service_tier": row.provider_service_tier,
-        "outcome": row.outcome,
-        "flex_attempts": row.flex_attempts,
-        "time_to_start_ms": row.time_to_start_ms,
-        "fallback_after_ms": row.fallback_after_ms,
-        "uncached_input_tokens": row.uncached_input_tokens,
-        "cached_input_tokens": row.cached_input_tokens,
-        "cache_write_tokens": row.cache_write_tokens,
-        "output_tokens": row.output_tokens,
-        "reasoning_tokens": row.reasoning_tokens,
-        "priced": row.priced,
-        "actual_nano_usd": row.actual_nano_usd,
-        "standard_nano_usd": row.standard_nano_usd,
-        "savings_nano_usd": row.savings_nano_usd,
-        "commission_nano_usd": row.commission_nano_usd,
-        "prices": json.dumps(row.prices, sort_keys=True, separators=(",", ":")),
-        "error_code": row.error_code,
-        "create_time": row.create_time,
-        "create_day": row.create_day,
-        "complete_time": row.complete_time,
-    }
-
-
 _USAGE_KEYS: Final = tuple(column.key for column in UsageRecord.__table__.columns)
+#: ``UsageRow`` names its fields after the columns, so one C-level getter reads a whole row.
+_USAGE_VALUES: Final = attrgetter(*_USAGE_KEYS)
+_PRICES_AT: Final = _USAGE_KEYS.index("prices")
+
+
+def _usage_values(row: UsageRow) -> list[Any]:
+    values = list(_USAGE_VALUES(row))
+    values[_PRICES_AT] = json.dumps(row.prices, sort_keys=True, separators=(",", ":"))
+    return values
+
+
 _ENTRY_KEYS: Final = (
     "transaction_id",
     "organization_id",
@@ -76,28 +54,35 @@ class LedgerStore:
         self._records = BulkInsert(engine, UsageRecord, _USAGE_KEYS)
         self._entries = BulkInsert(engine, LedgerEntry, _ENTRY_KEYS)
 
-    def write(self, rows: Sequence[UsageRow]) -> None:
-        """Store ``rows`` and their commissions durably, in one transaction."""
+    def connect(self) -> PoolProxiedConnection:
+        """A database connection for ``write``, for a writer that keeps one (returned with
+        ``close()``)."""
+        return self._engine.raw_connection()
+
+    def write(
+        self, rows: Sequence[UsageRow], connection: PoolProxiedConnection | None = None
+    ) -> None:
+        """Store ``rows`` and their commissions durably, in one transaction: on ``connection``
+        if given (it stays open), else on one taken from the pool for this call.
+
+        A writer that commits one transaction after another keeps its connection: checking one
+        out of the pool and back in costs as much as converting the record's values."""
         now = dt.datetime.now(dt.UTC)
-        entries: list[dict[str, Any]] = []
+        entries: list[tuple[Any, ...]] = []
         for row in rows:
             if row.commission_nano_usd > 0:
                 transaction = row.commission_transaction()
-                for account, amount in (
-                    (RECEIVABLE, row.commission_nano_usd),
-                    (COMMISSION_REVENUE, -row.commission_nano_usd),
-                ):
-                    entries.append(
-                        {
-                            "transaction_id": transaction,
-                            "organization_id": row.organization_id,
-                            "account": account,
-                            "amount_nano_usd": amount,
-                            "create_time": now,
-                        }
-                    )
+                entries.append(
+                    (transaction, row.organization_id, RECEIVABLE, row.commission_nano_usd, now)
+                )
+                entries.append(
+                    (transaction, row.organization_id, COMMISSION_REVENUE,
+                     -row.commission_nano_usd, now)
+                )  # fmt: skip
         records = self._records.parameters([_usage_values(row) for row in rows])
-        connection = self._engine.raw_connection()
+        owned = connection is None
+        if connection is None:
+            connection = self._engine.raw_connection()
         try:
             cursor = connection.cursor()
             if self._begin:
@@ -112,7 +97,8 @@ class LedgerStore:
             connection.rollback()
             raise
         finally:
-            connection.close()
+            if owned:
+                connection.close()
 
     def balance(self, organization_id: str, account: str = RECEIVABLE) -> int:
         """The account's balance in nano-USD: the sum of its entries."""

@@ -21,6 +21,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from sqlalchemy.pool import PoolProxiedConnection
+
 from flexgrpc.ledger.records import UsageRow
 from flexgrpc.ledger.store import LedgerStore
 
@@ -46,6 +48,7 @@ class RecordWriter:
         self._queue: queue.SimpleQueue[list[_Pending]] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._connection: PoolProxiedConnection | None = None  # the thread's own
         self._open = False
         self.batches = 0
         self.written = 0
@@ -67,7 +70,8 @@ class RecordWriter:
         if not self._pending:
             self._loop.call_soon(self._hand_over)
         self._pending.append((row, future))
-        await asyncio.shield(future)  # a cancelled caller must not cancel its own record
+        # A cancelled caller cancels only its wait: the row is queued and is written anyway.
+        await future
 
     def _hand_over(self) -> None:
         if self._pending:
@@ -89,12 +93,13 @@ class RecordWriter:
             for start in range(0, len(batch), self._max_batch):
                 self._commit(batch[start : start + self._max_batch])
             if stopping:
+                self._release()
                 return
 
     def _commit(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
         try:
-            self._store.write([row for row, _ in batch])
+            self._write([row for row, _ in batch])
         except Exception as exc:
             if len(batch) == 1:
                 log.error("could not store the usage record of %s", batch[0][0].request_id,
@@ -107,6 +112,32 @@ class RecordWriter:
                 self._commit([one])
             return
         self._settle_soon(batch, started, None)
+
+    def _write(self, rows: list[UsageRow]) -> None:
+        """One transaction on the thread's kept connection (kept because checking one out of
+        the pool and back in per transaction cost as much as converting the record)."""
+        kept = self._connection is not None
+        for attempt in (1, 2):
+            if self._connection is None:
+                self._connection = self._store.connect()  # the pool pings it first
+            try:
+                self._store.write(rows, self._connection)
+                return
+            except Exception:
+                self._release()  # it may be broken
+                # A kept connection may have died since its last transaction (a database
+                # restart) where a fresh checkout would have been pinged: try once more on a
+                # fresh one. Inserts skip existing rows, so a repeat writes nothing twice.
+                if not kept or attempt == 2:
+                    raise
+
+    def _release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception as exc:
+                log.warning("could not return the ledger connection to the pool: %s", exc)
 
     def _settle_soon(self, batch: list[_Pending], started: float, error: Exception | None) -> None:
         elapsed = time.perf_counter() - started

@@ -186,3 +186,34 @@ def test_a_cancelled_caller_still_gets_its_record_stored(ledger: Ledger) -> None
 
     asyncio.run(scenario())
     assert ledger.store.has_record(row(ledger.organization_id, 1).request_id)
+
+
+def test_the_writer_survives_the_database_dropping_its_connection(
+    ledger: Ledger, database_url: str
+) -> None:
+    """The writer keeps one connection across transactions; when the database ends it (a
+    restart, an administrator), the next record is still stored, on a fresh connection."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("needs PostgreSQL: only a server can end a client's connection")
+    engine = ledger.sessions.kw["bind"]
+
+    async def scenario() -> None:
+        writer = RecordWriter(ledger.store)
+        writer.start()
+        await writer.record(row(ledger.organization_id, 1))
+        with engine.connect() as admin:
+            ended = admin.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND application_name = 'flexgrpc' AND state = 'idle'"
+                )
+            ).all()
+        assert ended  # the writer's kept connection was among them
+        await writer.record(row(ledger.organization_id, 2, commission=3))
+        await writer.stop()
+        assert writer.written == 2
+
+    asyncio.run(scenario())
+    assert ledger.store.count_records() == 2
+    assert ledger.store.balance(ledger.organization_id) == 3
