@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flexgrpc.accounts.api_keys import check_api_key_format
+from flexgrpc.accounts.api_keys import API_KEY_LENGTH, check_api_key_format
 from flexgrpc.accounts.store import AccountStore, Principal
 from flexgrpc.errors import FlexError
 
@@ -130,7 +130,8 @@ class Authenticator:
             self._limiter.record_failure(address)
             raise FlexError("missing_api_key", _MISSING)
         token = header[len(_BEARER) :].strip()
-        principal = await self._lookup(token) if check_api_key_format(token) else None
+        # The length first, so that a long header is never hashed.
+        principal = await self._lookup(token) if len(token) == API_KEY_LENGTH else None
         if principal is None:
             self._limiter.record_failure(address)
             raise FlexError("invalid_api_key", _INVALID)
@@ -141,7 +142,9 @@ class Authenticator:
         now = self._clock()
         hit = self._cache.get(cache_key)
         if hit is not None and hit[1] > now:
-            return hit[0]
+            return hit[0]  # its format was checked before it was cached
+        if not check_api_key_format(token):
+            return None
         principal = await asyncio.to_thread(self._store.authenticate, token)
         if principal is None:
             self._cache.pop(cache_key, None)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any, Final
 
+import orjson
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
@@ -28,9 +29,19 @@ _USAGE_VALUES: Final = attrgetter(*_USAGE_KEYS)
 _PRICES_AT: Final = _USAGE_KEYS.index("prices")
 
 
+def _prices_json(prices: dict[str, Any]) -> str:
+    """The prices a record was charged at, as sorted compact JSON. orjson takes a tenth of
+    json.dumps's time here, on the path each caller waits on; it refuses integers beyond 64
+    bits, which the standard encoder still writes."""
+    try:
+        return orjson.dumps(prices, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        return json.dumps(prices, sort_keys=True, separators=(",", ":"))
+
+
 def _usage_values(row: UsageRow) -> list[Any]:
     values = list(_USAGE_VALUES(row))
-    values[_PRICES_AT] = json.dumps(row.prices, sort_keys=True, separators=(",", ":"))
+    values[_PRICES_AT] = _prices_json(row.prices)
     return values
 
 

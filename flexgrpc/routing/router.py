@@ -135,16 +135,16 @@ class Router:
         self._gate = gate
         self._max_body_bytes = max_body_bytes
 
-    async def route(
+    def route(
         self,
         surface: Surface,
         body: bytes,
         principal: Principal,
         controls: types_pb2.RoutingControls | None = None,
     ) -> AsyncGenerator[Part, None]:
-        run = _Run(self, surface, principal)
-        async for part in run.parts(body, controls):
-            yield part
+        # The run's own generator, not one wrapped around it: each part of each answer would
+        # pass through every wrapping generator level.
+        return _Run(self, surface, principal).parts(body, controls)
 
     def _observe_later(self, record: RoutingOutcome) -> None:
         """Tell the observer in a callback of its own: a gRPC call's trailers (the end of its

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from flexgrpc.accounts.store import AccountStore
 from flexgrpc.db.engine import make_engine, make_sessionmaker
 from flexgrpc.db.migrate import upgrade
+from flexgrpc.db.models import UsageRecord
 from flexgrpc.ledger.audit import audit
 from flexgrpc.ledger.records import COMMISSION_REVENUE, RECEIVABLE, UsageRow
 from flexgrpc.ledger.store import LedgerStore
@@ -217,3 +219,22 @@ def test_the_writer_survives_the_database_dropping_its_connection(
     asyncio.run(scenario())
     assert ledger.store.count_records() == 2
     assert ledger.store.balance(ledger.organization_id) == 3
+
+
+def test_a_records_prices_read_back_as_written(ledger: Ledger) -> None:
+    """Prices are stored as sorted JSON text, whatever they hold: decimals as strings, text
+    beyond ASCII, integers beyond 64 bits (which take the standard encoder's path)."""
+    prices = [
+        {"standard": {"input": "0.25", "output": "2"}, "source": "https://example.com/prices ✓"},
+        {"catalog": "override.json", "note": 2**70},
+    ]
+    rows = [
+        dataclasses.replace(row(ledger.organization_id, n), prices=p) for n, p in enumerate(prices)
+    ]
+    ledger.store.write(rows)
+    with ledger.sessions() as session:
+        stored = dict(session.execute(sa.select(UsageRecord.request_id, UsageRecord.prices)).all())
+    for r in rows:
+        assert json.loads(stored[r.request_id]) == r.prices
+        assert stored[r.request_id] == json.dumps(r.prices, sort_keys=True, separators=(",", ":"),
+                                                  ensure_ascii=False)  # fmt: skip
