@@ -14,7 +14,7 @@ Money is counted in nano-USD, as the ledger stores it; a Prometheus counter is a
 to 2^53 nano-USD (about $9 million) per series, after which it rounds.
 
 Served on ``--metrics-port`` (off unless set), at ``GET /metrics``, from a registry of the
-server's own.
+server's own. ``flexgrpc_requests_in_flight`` is read at each scrape, not counted per request.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from flexgrpc.routing.outcome import RoutingOutcome
@@ -127,6 +127,12 @@ class Metrics:
         if child is None:
             child = self._children[key] = metric.labels(*values)
         return child
+
+    def watch_in_flight(self, count: Callable[[], float]) -> None:
+        """Report ``count()`` (requests being routed) as a gauge, read at each scrape."""
+        Gauge(
+            "flexgrpc_requests_in_flight", "Requests being routed right now.", registry=self.registry
+        ).set_function(count)
 
     def observe_commit(self, seconds: float, records: int, ok: bool) -> None:
         """The record writer's report of one group commit."""

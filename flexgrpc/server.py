@@ -54,7 +54,7 @@ from flexgrpc.routing.flex_policy import LearnedFlexPolicy
 from flexgrpc.routing.job import Provider, RouteJob
 from flexgrpc.routing.outcome import OutcomeLog, OutcomeObserver, OutcomeObservers, OutcomeSink
 from flexgrpc.routing.race import FlexRace
-from flexgrpc.routing.router import Router
+from flexgrpc.routing.router import InFlight, Router
 
 log = logging.getLogger("flexgrpc.server")
 
@@ -106,7 +106,11 @@ class FlexServer:
 
         self.metrics = Metrics(model_label)
         self._metrics_listener: HttpListener | None = None
-        self.record_writer = RecordWriter(self.ledger, on_commit=self.metrics.observe_commit)
+        in_flight = InFlight()
+        self.metrics.watch_in_flight(lambda: in_flight.count)
+        self.record_writer = RecordWriter(
+            self.ledger, on_commit=self.metrics.observe_commit, alone=in_flight.alone
+        )
         # Every request's record is made durable in the ledger before the end of its answer;
         # it is counted and logged once the answer has been released.
         self.sink: OutcomeSink = sink or LedgerOutcomeSink(self.record_writer)
@@ -160,6 +164,7 @@ class FlexServer:
             pricer=OutcomePricer(catalog),
             gate=gate,
             max_body_bytes=settings.max_message_bytes,
+            in_flight=in_flight,
         )
 
     def _options(self) -> list[tuple[str, int]]:

@@ -97,6 +97,11 @@ def write_session(sessions: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+def is_sqlite_file(engine: Engine) -> bool:
+    """Whether ``engine`` is SQLite on a file (not in memory, not PostgreSQL)."""
+    return engine.dialect.name == "sqlite" and not _is_sqlite_memory(engine.url)
+
+
 def _is_sqlite_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any, Final
@@ -19,6 +20,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
 
+from flexgrpc.db.engine import is_sqlite_file
 from flexgrpc.db.models import LedgerEntry, UsageRecord
 from flexgrpc.ledger.bulk_insert import BulkInsert
 from flexgrpc.ledger.records import COMMISSION_REVENUE, RECEIVABLE, UsageRow
@@ -54,6 +56,16 @@ _ENTRY_KEYS: Final = (
 )
 
 
+def is_lock_conflict(error: BaseException) -> bool:
+    """Whether ``error`` is SQLite's "database is locked": another connection holds the lock."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return (
+        isinstance(error, sqlite3.OperationalError)
+        and isinstance(code, int)
+        and code & 0xFF == sqlite3.SQLITE_BUSY
+    )
+
+
 class LedgerStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
@@ -62,8 +74,27 @@ class LedgerStore:
             raise TypeError("the ledger's sessionmaker must be bound to an Engine")
         self._engine = engine
         self._begin = "BEGIN IMMEDIATE" if engine.dialect.name == "sqlite" else None
+        self._local = is_sqlite_file(engine)
         self._records = BulkInsert(engine, UsageRecord, _USAGE_KEYS)
         self._entries = BulkInsert(engine, LedgerEntry, _ENTRY_KEYS)
+
+    @property
+    def local(self) -> bool:
+        """Whether the ledger is a SQLite file: a commit then never waits on a network."""
+        return self._local
+
+    def connect_without_waiting(self) -> PoolProxiedConnection:
+        """A connection of its own (out of the pool) on which a write that finds another
+        connection holding SQLite's write lock fails at once (``is_lock_conflict``) instead of
+        waiting up to the busy timeout."""
+        connection = self._engine.raw_connection()
+        connection.detach()  # its busy timeout must not reach the pool's other users
+        cursor = connection.cursor()
+        try:
+            cursor.execute("PRAGMA busy_timeout=0")
+        finally:
+            cursor.close()
+        return connection
 
     def connect(self) -> PoolProxiedConnection:
         """A database connection for ``write``, for a writer that keeps one (returned with

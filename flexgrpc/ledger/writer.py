@@ -9,6 +9,13 @@ thread that blocks on a queue, and one callback per transaction wakes the loop a
 task on the loop handing each batch to the default thread pool cost ~0.1 ms more per record at
 one request at a time (bench/recording_overhead.py); handing records over one by one instead
 of per loop round halved the records per transaction under load.
+
+One exception: a request that is alone in the server (nothing else in flight, no record
+queued or being written) on a SQLite file commits its record on the event loop itself. The loop
+has nothing else to do meanwhile, and the two thread hand-offs cost ~0.2 ms per request on
+this machine (bench/README.md, section 6). PostgreSQL never does this (a commit there waits on
+a network), and neither does a commit that finds SQLite's write lock held by another
+connection: it fails at once and goes to the thread, which waits for the lock.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from collections.abc import Callable
 from sqlalchemy.pool import PoolProxiedConnection
 
 from flexgrpc.ledger.records import UsageRow
-from flexgrpc.ledger.store import LedgerStore
+from flexgrpc.ledger.store import LedgerStore, is_lock_conflict
 
 log = logging.getLogger("flexgrpc.ledger")
 
@@ -38,10 +45,15 @@ class RecordWriter:
         store: LedgerStore,
         max_batch: int = 1000,
         on_commit: Callable[[float, int, bool], None] | None = None,
+        alone: Callable[[], bool] | None = None,
     ) -> None:
         """``on_commit(seconds, records, ok)`` hears of every group commit (for metrics); it is
-        called on the event loop."""
+        called on the event loop. ``alone()`` says whether the caller's request is the only one
+        in flight (then its record may be committed on the loop, see above)."""
         self._store = store
+        self._alone = alone if store.local else None
+        self._inline: PoolProxiedConnection | None = None  # the loop's own connection
+        self._in_thread = 0  # records handed to the thread and not yet settled
         self._max_batch = max_batch
         self._on_commit = on_commit
         self._pending: list[_Pending] = []
@@ -52,6 +64,8 @@ class RecordWriter:
         self._open = False
         self.batches = 0
         self.written = 0
+        #: Of ``batches``, the ones committed on the loop.
+        self.inline_batches = 0
 
     def start(self) -> None:
         """Start the writer thread; ``record`` must then be called on this event loop."""
@@ -66,6 +80,14 @@ class RecordWriter:
         """Store ``row``; return once it is committed (raise if it could not be)."""
         if not self._open or self._loop is None:
             raise RuntimeError("the record writer is not running")
+        if (
+            self._alone is not None
+            and not self._pending
+            and not self._in_thread
+            and self._alone()
+            and self._commit_inline(row)
+        ):
+            return
         future: asyncio.Future[None] = self._loop.create_future()
         if not self._pending:
             self._loop.call_soon(self._hand_over)
@@ -73,8 +95,31 @@ class RecordWriter:
         # A cancelled caller cancels only its wait: the row is queued and is written anyway.
         await future
 
+    def _commit_inline(self, row: UsageRow) -> bool:
+        """Commit ``row`` here, on the loop; ``False`` if it was not stored (the thread then
+        takes it: it waits for a lock held elsewhere, and reports a failure as it would any)."""
+        started = time.perf_counter()
+        try:
+            if self._inline is None:
+                self._inline = self._store.connect_without_waiting()
+            self._store.write([row], self._inline)
+        except Exception as exc:
+            if not is_lock_conflict(exc):
+                self._release_inline()  # it may be broken
+            return False
+        self.inline_batches += 1
+        self._count(time.perf_counter() - started, 1, ok=True)
+        return True
+
+    def _release_inline(self) -> None:
+        connection, self._inline = self._inline, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+
     def _hand_over(self) -> None:
         if self._pending:
+            self._in_thread += len(self._pending)
             self._queue.put(self._pending)
             self._pending = []
 
@@ -146,9 +191,7 @@ class RecordWriter:
             self._loop.call_soon_threadsafe(self._settle, batch, elapsed, error)
 
     def _settle(self, batch: list[_Pending], elapsed: float, error: Exception | None) -> None:
-        if error is None:
-            self.batches += 1
-            self.written += len(batch)
+        self._in_thread -= len(batch)
         for _, future in batch:
             if future.done():
                 continue
@@ -156,12 +199,19 @@ class RecordWriter:
                 future.set_result(None)
             else:
                 future.set_exception(error)
+        self._count(elapsed, len(batch), ok=error is None)
+
+    def _count(self, elapsed: float, records: int, *, ok: bool) -> None:
+        if ok:
+            self.batches += 1
+            self.written += records
         if self._on_commit is not None:
-            self._on_commit(elapsed, len(batch), error is None)
+            self._on_commit(elapsed, records, ok)
 
     async def stop(self) -> None:
         """Write what is queued, then stop."""
         self._open = False
+        self._release_inline()
         if self._thread is None:
             return
         self._hand_over()

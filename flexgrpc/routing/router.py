@@ -98,6 +98,19 @@ def upstream_failure(error: UpstreamError, provider: Provider) -> FlexError:
     )
 
 
+class InFlight:
+    """How many requests the router is serving right now."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def alone(self) -> bool:
+        """At most one request in flight: the caller's own."""
+        return self.count <= 1
+
+
 Pricer = Callable[[RoutingOutcome, Adapter], None]
 #: Refuses a request before any upstream work (the billing 402 gate); raises ``FlexError``.
 Gate = Callable[[str, RouteJob], Awaitable[None]]
@@ -123,6 +136,7 @@ class Router:
         pricer: Pricer = no_pricing,
         gate: Gate = open_gate,
         max_body_bytes: int = 1_000_000,
+        in_flight: InFlight | None = None,
     ) -> None:
         self._race = race
         self._adapters = dict(adapters)
@@ -134,6 +148,7 @@ class Router:
         self._pricer = pricer
         self._gate = gate
         self._max_body_bytes = max_body_bytes
+        self.in_flight = in_flight or InFlight()
 
     def route(
         self,
@@ -218,6 +233,8 @@ class _Run:
         self, body: bytes, controls: types_pb2.RoutingControls | None
     ) -> AsyncGenerator[Part, None]:
         record = self.record
+        in_flight = self.router.in_flight
+        in_flight.count += 1
         try:
             job = parse_request(
                 self.surface,
@@ -256,6 +273,7 @@ class _Run:
                 record.outcome, record.error_code = RaceOutcome.FAILED, "internal_error"
             raise
         finally:
+            in_flight.count -= 1
             if self.settlement is not None:
                 await self.settlement.stream.aclose()
             if not self.stored:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -11,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from flexgrpc.db.engine import make_engine
-from flexgrpc.sim import SimulatorThread
+from flexgrpc.sim import SimConfig, SimulatorThread
 from tests.compat.conftest import (
     OPENAI_MODEL,
     WINDOW,
@@ -102,6 +103,37 @@ def test_a_scrape_counts_requests_money_and_ledger_commits(served: Served) -> No
     assert total(samples, "flexgrpc_savings_nano_usd_total") == savings
     assert total(samples, "flexgrpc_commission_nano_usd_total") == commission
     assert total(samples, "flexgrpc_cost_nano_usd_total", kind="actual") == actual
+
+
+def test_requests_in_flight_are_a_gauge_that_returns_to_zero(
+    served: Served, sim: SimulatorThread
+) -> None:
+    """Counted while a request is routed, whether it completes, fails or its caller leaves."""
+    sim.config = SimConfig(seed=7).with_tier("standard", token_rate=20.0, output_tokens=40)
+    in_flight = "flexgrpc_requests_in_flight"
+    assert total(scrape(served.metrics_url), in_flight) == 0
+    headers = {"authorization": f"Bearer {served.api_key}"}
+    body = {**CHAT, "stream": True, "start_within": "default"}
+    with httpx.Client(base_url=served.base_url, timeout=60, headers=headers) as http:
+        with http.stream("POST", "/v1/chat/completions", json=body) as reply:
+            chunks = reply.iter_raw()
+            next(chunks)  # streaming: two seconds of output to come
+            assert total(scrape(served.metrics_url), in_flight) == 1
+            for _ in chunks:
+                pass
+        assert total(scrape(served.metrics_url), in_flight) == 0
+        with http.stream("POST", "/v1/chat/completions", json=body) as reply:
+            chunks = reply.iter_raw()
+            next(chunks)
+            assert total(scrape(served.metrics_url), in_flight) == 1
+        # The client left mid-stream; the server notices and cancels the request.
+        deadline = time.monotonic() + 10
+        while total(scrape(served.metrics_url), in_flight) != 0:
+            assert time.monotonic() < deadline, "the cancelled request was never let go"
+            time.sleep(0.05)
+        bad = http.post("/v1/chat/completions", json={**CHAT, "start_within": "soon"})
+        assert bad.status_code == 400
+    assert total(scrape(served.metrics_url), in_flight) == 0
 
 
 def test_only_get_metrics_is_served(served: Served) -> None:

@@ -6,6 +6,8 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import sqlite3
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -238,3 +240,61 @@ def test_a_records_prices_read_back_as_written(ledger: Ledger) -> None:
         assert json.loads(stored[r.request_id]) == r.prices
         assert stored[r.request_id] == json.dumps(r.prices, sort_keys=True, separators=(",", ":"),
                                                   ensure_ascii=False)  # fmt: skip
+
+
+def test_a_lone_request_commits_its_record_without_the_thread_on_sqlite(ledger: Ledger) -> None:
+    """Alone in the server, a record is committed on the loop (SQLite; PostgreSQL always uses
+    the thread); among others, it joins the group commit."""
+    alone = True
+
+    async def scenario() -> RecordWriter:
+        writer = RecordWriter(ledger.store, alone=lambda: alone)
+        writer.start()
+        for n in range(3):
+            await writer.record(row(ledger.organization_id, n, commission=1))
+        nonlocal alone
+        alone = False
+        await asyncio.gather(*(writer.record(row(ledger.organization_id, n)) for n in range(3, 9)))
+        await writer.stop()
+        return writer
+
+    writer = asyncio.run(scenario())
+    sqlite = ledger.store.local
+    assert writer.inline_batches == (3 if sqlite else 0)
+    assert writer.written == 9
+    assert ledger.store.count_records() == 9
+    assert ledger.store.balance(ledger.organization_id) == 3
+
+
+def test_a_lone_record_waits_for_a_lock_held_elsewhere_without_blocking_the_loop(
+    ledger: Ledger, database_url: str
+) -> None:
+    """Another connection (another process, say) holds SQLite's write lock: the record waits
+    for it on the writer thread, and the event loop keeps running meanwhile."""
+    if not ledger.store.local:
+        pytest.skip("SQLite only: PostgreSQL never commits on the loop")
+    holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+
+    async def scenario() -> tuple[RecordWriter, float]:
+        writer = RecordWriter(ledger.store, alone=lambda: True)
+        writer.start()
+        stored = asyncio.create_task(writer.record(row(ledger.organization_id, 1)))
+        longest_gap, last = 0.0, time.monotonic()
+        for _ in range(30):  # 0.3 s of a loop that must keep turning
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            longest_gap, last = max(longest_gap, now - last), now
+        assert not stored.done()  # still waiting for the lock
+        holder.execute("COMMIT")
+        await asyncio.wait_for(stored, 10)
+        await writer.stop()
+        return writer, longest_gap
+
+    try:
+        writer, longest_gap = asyncio.run(scenario())
+    finally:
+        holder.close()
+    assert longest_gap < 1.0  # a blocked loop would have stalled for the busy timeout (5 s)
+    assert writer.inline_batches == 0
+    assert ledger.store.has_record(row(ledger.organization_id, 1).request_id)
