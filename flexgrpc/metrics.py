@@ -131,7 +131,9 @@ class Metrics:
     def watch_in_flight(self, count: Callable[[], float]) -> None:
         """Report ``count()`` (requests being routed) as a gauge, read at each scrape."""
         Gauge(
-            "flexgrpc_requests_in_flight", "Requests being routed right now.", registry=self.registry
+            "flexgrpc_requests_in_flight",
+            "Requests being routed right now.",
+            registry=self.registry,
         ).set_function(count)
 
     def observe_commit(self, seconds: float, records: int, ok: bool) -> None:
