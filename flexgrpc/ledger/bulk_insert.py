@@ -34,16 +34,16 @@ class BulkInsert:
             raise ValueError(f"unsupported database dialect {dialect.name!r}")
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
         self.sql = compiled.string
-        self.keys = tuple(keys)
+        self._keys = tuple(keys)
         # The driver's parameter style decides the shape: positional (sqlite's "?") takes
         # tuples in the statement's order; named (psycopg's "%(name)s") takes mappings.
         self._positional = compiled.positional
         order = compiled.positiontup if compiled.positional else None
-        self._order = tuple(order) if order is not None else self.keys
+        self._order = tuple(order) if order is not None else self._keys
         plan: list[tuple[int, Callable[[Any], Any] | None]] = []
         for key in self._order:
             column_type = model.__table__.c[key].type.dialect_impl(dialect)
-            plan.append((self.keys.index(key), column_type.bind_processor(dialect)))
+            plan.append((self._keys.index(key), column_type.bind_processor(dialect)))
         self._plan = tuple(plan)
 
     def parameters(self, rows: Sequence[Sequence[Any]]) -> list[Any]:
