@@ -39,6 +39,15 @@ _Pending = tuple[UsageRow, "asyncio.Future[None]"]
 _STOP: list[_Pending] = []  # queued by ``stop``: write what came before it, then end the thread
 
 
+def _close(connection: PoolProxiedConnection | None) -> None:
+    """Close a writer's connection; one that is already broken is only logged."""
+    if connection is not None:
+        try:
+            connection.close()
+        except Exception as exc:
+            log.warning("could not close a ledger connection: %s", exc)
+
+
 class RecordWriter:
     def __init__(
         self,
@@ -113,9 +122,7 @@ class RecordWriter:
 
     def _release_inline(self) -> None:
         connection, self._inline = self._inline, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                connection.close()
+        _close(connection)
 
     def _hand_over(self) -> None:
         if self._pending:
@@ -178,11 +185,7 @@ class RecordWriter:
 
     def _release(self) -> None:
         connection, self._connection = self._connection, None
-        if connection is not None:
-            try:
-                connection.close()
-            except Exception as exc:
-                log.warning("could not return the ledger connection to the pool: %s", exc)
+        _close(connection)
 
     def _settle_soon(self, batch: list[_Pending], started: float, error: Exception | None) -> None:
         elapsed = time.perf_counter() - started
