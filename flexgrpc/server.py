@@ -39,6 +39,7 @@ from flexgrpc.billing.assembly import build_billing
 from flexgrpc.config import Settings
 from flexgrpc.db.engine import make_engine, make_sessionmaker
 from flexgrpc.db.migrate import upgrade
+from flexgrpc.domain import Provider, RouteJob
 from flexgrpc.embedded_http import HttpListener
 from flexgrpc.ledger.queries import UsageQueries
 from flexgrpc.ledger.sink import LedgerOutcomeSink
@@ -51,7 +52,6 @@ from flexgrpc.providers.registry import default_adapters, route_base_urls
 from flexgrpc.providers.upstream import Timeouts, UpstreamClient
 from flexgrpc.rest import RestShim, loopback_target
 from flexgrpc.routing.flex_policy import LearnedFlexPolicy
-from flexgrpc.routing.job import Provider, RouteJob
 from flexgrpc.routing.outcome import OutcomeLog, OutcomeObserver, OutcomeObservers, OutcomeSink
 from flexgrpc.routing.race import FlexRace
 from flexgrpc.routing.router import InFlight, Router

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from flexgrpc.routing.job import (
+from flexgrpc.domain import (
     FixedTier,
     Provider,
+    ProviderRoute,
     RetryPolicy,
-    Route,
     RouteJob,
     StartWithin,
     Surface,
@@ -19,7 +19,7 @@ def responses_job(
     *,
     window_ms: int | None = 30_000,
     model: str = "gpt-5-mini",
-    routes: tuple[Route, ...] = (Route.OPENAI,),
+    routes: tuple[ProviderRoute, ...] = (ProviderRoute.OPENAI,),
     retry: RetryPolicy | None = None,
 ) -> RouteJob:
     """A streamed OpenAI Responses request received now: a flex race over ``window_ms``, or

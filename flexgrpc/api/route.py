@@ -13,11 +13,9 @@ from google.protobuf import duration_pb2
 
 from flexgrpc.api.auth import current_principal
 from flexgrpc.api.convert import cost, micro_usd
+from flexgrpc.domain import Provider, RaceOutcome, ServedTier, Surface
 from flexgrpc.errors import FlexError
-from flexgrpc.providers.base import ServedTier
-from flexgrpc.routing.job import Provider, Surface
 from flexgrpc.routing.outcome import RoutingOutcome
-from flexgrpc.routing.race import RaceOutcome
 from flexgrpc.routing.router import Chunk, Completed, Part, Router, Settled
 
 _SURFACES = {

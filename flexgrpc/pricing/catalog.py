@@ -25,7 +25,7 @@ File format (prices are decimal **strings** of USD per 1M tokens, at most six de
   *more than* ``above_prompt_tokens``, the band's rates apply to the whole request. A band written
   as ``{"above_prompt_tokens": N, "unpriced": true}`` says the provider charges differently above N
   but the price is not known: such requests are unpriced (no commission), never guessed.
-- A family matches its dated snapshots exactly as ``flexgrpc.routing.models`` matches flex
+- A family matches its dated snapshots exactly as ``flexgrpc.pricing.flex_models`` matches flex
   families (the provider's ``snapshot_suffix`` in ``flex_models.json``): ``gpt-6-sol-2026-09-22``
   is ``gpt-6-sol``; ``gpt-5.6`` is not ``gpt-5.6-sol``.
 - ``effective_from`` / ``effective_until`` (inclusive, UTC days) let a family carry scheduled
@@ -46,6 +46,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+from flexgrpc.domain import Provider, UpstreamTier, tier_exists
+from flexgrpc.pricing.flex_models import FlexCatalog
 from flexgrpc.pricing.money import (
     PicoUSD,
     PriceFormatError,
@@ -53,8 +55,6 @@ from flexgrpc.pricing.money import (
     parse_usd_per_million,
 )
 from flexgrpc.pricing.usage import NormalisedUsage
-from flexgrpc.routing.job import Provider, UpstreamTier
-from flexgrpc.routing.models import FlexCatalog, tier_exists
 
 CATALOG_FILE: Final = "catalog.json"
 _FLEX_MODELS_FILE: Final = "flex_models.json"
@@ -190,14 +190,14 @@ class PriceQuote:
 
 
 def _snapshot_suffixes() -> dict[str, str]:
-    """Each provider's dated-snapshot suffix, from the routing layer's ``flex_models.json``."""
-    text = resources.files("flexgrpc.routing").joinpath(_FLEX_MODELS_FILE).read_text("utf-8")
+    """Each provider's dated-snapshot suffix, from ``flex_models.json``."""
+    text = resources.files("flexgrpc.pricing").joinpath(_FLEX_MODELS_FILE).read_text("utf-8")
     providers = json.loads(text)["providers"]
     return {name: str(entry["snapshot_suffix"]) for name, entry in providers.items()}
 
 
 def _family_matcher(families: Iterable[tuple[Provider, str]]) -> FlexCatalog:
-    """Reuse the routing layer's family matching (dated snapshots, exact family names)."""
+    """Reuse the flex catalog's family matching (dated snapshots, exact family names)."""
     suffixes = _snapshot_suffixes()
     listed: dict[str, list[dict[str, Any]]] = {provider.value: [] for provider in Provider}
     for provider, family in sorted(set(families)):

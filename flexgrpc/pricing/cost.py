@@ -19,6 +19,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from flexgrpc.domain import Provider
 from flexgrpc.pricing.catalog import PriceCatalog, PriceQuote, PriceTier
 from flexgrpc.pricing.money import (
     MicroUSD,
@@ -29,7 +30,6 @@ from flexgrpc.pricing.money import (
     pico_to_nano,
 )
 from flexgrpc.pricing.usage import NormalisedUsage
-from flexgrpc.routing.job import Provider
 
 __all__ = ["CommissionReason", "MicroAmounts", "PriceCatalog", "Pricing", "price_request"]
 

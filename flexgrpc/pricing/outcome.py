@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from flexgrpc.domain import Provider, RouteJob, Surface
 from flexgrpc.pricing.catalog import PriceCatalog
 from flexgrpc.pricing.cost import price_request
 from flexgrpc.pricing.usage import normalise_usage, usage_format_for
 from flexgrpc.providers.base import Adapter
-from flexgrpc.routing.job import Provider, RouteJob, Surface
 from flexgrpc.routing.outcome import RoutingOutcome, TokenCounts
 
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from flexgrpc.routing.job import Provider, Surface
+from flexgrpc.domain import Provider, Surface
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,25 +13,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flexgrpc.providers.base import (
-    Adapter,
-    EventKind,
-    ServedTier,
-    StreamTracker,
-    event_json,
-    reencode,
-)
+from flexgrpc.domain import Provider, RouteJob, Surface
+from flexgrpc.providers.base import Adapter, EventKind, StreamTracker, event_json, reencode
 from flexgrpc.providers.sse import SseEvent, format_event
-from flexgrpc.routing.job import Provider, RouteJob, Surface, UpstreamTier
 
 API_VERSION = "2023-06-01"
-
-_TIERS = {
-    UpstreamTier.STANDARD: "standard_only",
-    UpstreamTier.PRIORITY: "auto",
-    UpstreamTier.AUTO: "auto",
-}
-_SERVED = {"standard": ServedTier.STANDARD, "priority": ServedTier.PRIORITY}
 
 
 class MessagesAdapter(Adapter):
@@ -39,16 +25,8 @@ class MessagesAdapter(Adapter):
     surface = Surface.MESSAGES
     path = "/messages"
 
-    def tier_value(self, tier: UpstreamTier) -> str:
-        if tier not in _TIERS:  # validation refuses flex on claude-* before this point
-            raise ValueError(f"Anthropic has no {tier} tier")
-        return _TIERS[tier]
-
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return {"x-api-key": api_key, "anthropic-version": API_VERSION}
-
-    def normalise_tier(self, provider_tier: str) -> ServedTier:
-        return _SERVED.get(provider_tier, ServedTier.OTHER)
 
     def is_capacity_error(self, status: int, body: bytes) -> bool:
         return status in (429, 529) or status >= 500

@@ -22,8 +22,16 @@ from typing import Any
 
 import orjson
 
+from flexgrpc.domain import (
+    Provider,
+    RouteJob,
+    ServedTier,
+    Surface,
+    UpstreamTier,
+    served_tier,
+    service_tier_value,
+)
 from flexgrpc.providers.sse import SseEvent, format_event
-from flexgrpc.routing.job import Provider, RouteJob, Surface, UpstreamTier
 
 
 class EventKind(enum.Enum):
@@ -35,16 +43,6 @@ class EventKind(enum.Enum):
     TERMINAL = "terminal"
     #: The provider reports a failure inside the stream.
     ERROR = "error"
-
-
-class ServedTier(enum.StrEnum):
-    """Mirror of the proto's ServedTier, named by the router."""
-
-    UNKNOWN = "unknown"
-    STANDARD = "standard"
-    FLEX = "flex"
-    PRIORITY = "priority"
-    OTHER = "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +139,9 @@ class Adapter(abc.ABC):
     #: call (false where the caller's surface is translated from a stream).
     whole_answers = True
 
-    @abc.abstractmethod
     def tier_value(self, tier: UpstreamTier) -> str:
-        """The provider's ``service_tier`` value for ``tier``."""
+        """The provider's ``service_tier`` value for ``tier`` (the domain's one table)."""
+        return service_tier_value(self.provider, tier)
 
     @abc.abstractmethod
     def auth_headers(self, api_key: str) -> dict[str, str]: ...
@@ -176,8 +174,9 @@ class Adapter(abc.ABC):
             usage if isinstance(usage, dict) else None,
         )
 
-    @abc.abstractmethod
-    def normalise_tier(self, provider_tier: str) -> ServedTier: ...
+    def normalise_tier(self, provider_tier: str) -> ServedTier:
+        """The router's name for the tier the provider reported."""
+        return served_tier(self.provider, provider_tier)
 
     @abc.abstractmethod
     def tracker(self, job: RouteJob) -> StreamTracker:

@@ -16,28 +16,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from flexgrpc.providers.base import (
-    Adapter,
-    EventKind,
-    ServedTier,
-    StreamTracker,
-    event_json,
-    reencode,
-)
+from flexgrpc.domain import Provider, RouteJob, Surface
+from flexgrpc.providers.base import Adapter, EventKind, StreamTracker, event_json, reencode
 from flexgrpc.providers.sse import SseEvent, format_event
 from flexgrpc.providers.translate.gemini import GEMINI_API_REVISION
-from flexgrpc.routing.job import Provider, RouteJob, Surface, UpstreamTier
 
-_TIERS = {
-    UpstreamTier.STANDARD: "standard",
-    UpstreamTier.FLEX: "flex",
-    UpstreamTier.PRIORITY: "priority",
-}
-_SERVED = {
-    "standard": ServedTier.STANDARD,
-    "flex": ServedTier.FLEX,
-    "priority": ServedTier.PRIORITY,
-}
 _LIFECYCLE = {"interaction.created", "interaction.start", "interaction.status_update"}
 _OUTPUT = {
     "step.start",
@@ -55,19 +38,11 @@ class InteractionsAdapter(Adapter):
     surface = Surface.INTERACTIONS
     path = "/interactions"
 
-    def tier_value(self, tier: UpstreamTier) -> str:
-        if tier not in _TIERS:  # validation refuses `auto` on gemini-* before this point
-            raise ValueError(f"Gemini has no {tier} tier")
-        return _TIERS[tier]
-
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return {"x-goog-api-key": api_key, "api-revision": GEMINI_API_REVISION}
 
     def served_tier_header(self, headers: Mapping[str, str]) -> str | None:
         return headers.get("x-gemini-service-tier")
-
-    def normalise_tier(self, provider_tier: str) -> ServedTier:
-        return _SERVED.get(provider_tier, ServedTier.OTHER)
 
     def is_capacity_error(self, status: int, body: bytes) -> bool:
         return status == 429 or status >= 500

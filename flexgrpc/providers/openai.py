@@ -21,37 +21,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flexgrpc.providers.base import (
-    Adapter,
-    EventKind,
-    ServedTier,
-    StreamTracker,
-    event_json,
-    reencode,
-)
+from flexgrpc.domain import Provider, RouteJob, Surface, UpstreamTier
+from flexgrpc.providers.base import Adapter, EventKind, StreamTracker, event_json, reencode
 from flexgrpc.providers.sse import SseEvent, format_event
-from flexgrpc.routing.job import Provider, RouteJob, Surface, UpstreamTier
-
-_TIERS = {
-    UpstreamTier.STANDARD: "default",
-    UpstreamTier.FLEX: "flex",
-    UpstreamTier.PRIORITY: "priority",
-    UpstreamTier.AUTO: "auto",
-}
-_SERVED = {"default": ServedTier.STANDARD, "flex": ServedTier.FLEX, "priority": ServedTier.PRIORITY}
 
 
 class _OpenAIAdapter(Adapter):
     provider = Provider.OPENAI
 
-    def tier_value(self, tier: UpstreamTier) -> str:
-        return _TIERS[tier]
-
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return {"authorization": f"Bearer {api_key}"}
-
-    def normalise_tier(self, provider_tier: str) -> ServedTier:
-        return _SERVED.get(provider_tier, ServedTier.OTHER)
 
     def is_capacity_error(self, status: int, body: bytes) -> bool:
         # Flex answers 429 "Resource Unavailable" when it has no capacity; 5xx are transient.

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from flexgrpc.domain import Provider, ProviderRoute, Surface
 from flexgrpc.providers.anthropic import MessagesAdapter
 from flexgrpc.providers.base import Adapter
 from flexgrpc.providers.gemini import InteractionsAdapter
 from flexgrpc.providers.openai import ChatCompletionsAdapter, ResponsesAdapter
 from flexgrpc.providers.translate import translator_for
 from flexgrpc.providers.translated import TranslatedChatAdapter
-from flexgrpc.routing.job import Provider, Route, Surface
 
 
 def default_adapters() -> Mapping[tuple[Surface, Provider], Adapter]:
@@ -28,6 +28,10 @@ def default_adapters() -> Mapping[tuple[Surface, Provider], Adapter]:
     }
 
 
-def route_base_urls(openai: str, gemini: str, anthropic: str) -> Mapping[Route, str]:
+def route_base_urls(openai: str, gemini: str, anthropic: str) -> Mapping[ProviderRoute, str]:
     """The base URL each direct route sends to."""
-    return {Route.OPENAI: openai, Route.GOOGLE: gemini, Route.ANTHROPIC: anthropic}
+    return {
+        ProviderRoute.OPENAI: openai,
+        ProviderRoute.GOOGLE: gemini,
+        ProviderRoute.ANTHROPIC: anthropic,
+    }

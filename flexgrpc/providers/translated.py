@@ -10,10 +10,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from flexgrpc.providers.base import Adapter, EventKind, ServedTier, StreamTracker
+from flexgrpc.domain import RouteJob, Surface, UpstreamTier
+from flexgrpc.providers.base import Adapter, EventKind, StreamTracker
 from flexgrpc.providers.sse import SseEvent, format_event
 from flexgrpc.providers.translate import ChatStream, ChatTranslator
-from flexgrpc.routing.job import RouteJob, Surface, UpstreamTier
 
 
 class TranslatedChatAdapter(Adapter):
@@ -25,17 +25,11 @@ class TranslatedChatAdapter(Adapter):
         self.provider = native.provider
         self.path = native.path
 
-    def tier_value(self, tier: UpstreamTier) -> str:
-        return self._native.tier_value(tier)
-
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return self._native.auth_headers(api_key)
 
     def served_tier_header(self, headers: Mapping[str, str]) -> str | None:
         return self._native.served_tier_header(headers)
-
-    def normalise_tier(self, provider_tier: str) -> ServedTier:
-        return self._native.normalise_tier(provider_tier)
 
     def is_capacity_error(self, status: int, body: bytes) -> bool:
         return self._native.is_capacity_error(status, body)

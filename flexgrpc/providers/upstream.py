@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from flexgrpc.domain import ProviderRoute, RouteJob, UpstreamTier
 from flexgrpc.providers.base import Adapter, EventKind, StreamTracker, WholeAnswerTracker
 from flexgrpc.providers.sse import SseEvent, SseParser
-from flexgrpc.routing.job import Route, RouteJob, UpstreamTier
 
 #: The longest a provider's Retry-After is honoured (SPEC §2.2).
 MAX_RETRY_AFTER_S = 60.0
@@ -109,7 +109,7 @@ class UpstreamStream:
         response: aiohttp.ClientResponse,
         adapter: Adapter,
         tier: UpstreamTier,
-        route: Route,
+        route: ProviderRoute,
         job: RouteJob,
         *,
         whole: bool = False,
@@ -219,7 +219,7 @@ class UpstreamClient:
 
     def __init__(
         self,
-        base_urls: Mapping[Route, str],
+        base_urls: Mapping[ProviderRoute, str],
         timeouts: Timeouts = Timeouts(),
         max_connections: int = 20_000,
     ) -> None:
@@ -282,7 +282,7 @@ class UpstreamClient:
         job: RouteJob,
         tier: UpstreamTier,
         api_key: str,
-        route: Route,
+        route: ProviderRoute,
         *,
         stream: bool = True,
     ) -> UpstreamStream:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from flexgrpc.routing.job import RouteJob
+from flexgrpc.domain import RouteJob
 
 
 class FlexPolicy(Protocol):

@@ -12,9 +12,7 @@ import logging
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
-from flexgrpc.providers.base import ServedTier
-from flexgrpc.routing.job import RouteJob
-from flexgrpc.routing.race import RaceOutcome
+from flexgrpc.domain import RaceOutcome, RouteJob, ServedTier
 
 
 @dataclass

@@ -10,32 +10,24 @@ the caller before this settles, so there is never a tier switch after the first 
 from __future__ import annotations
 
 import asyncio
-import enum
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flexgrpc.domain import (
+    Backoff,
+    ProviderRoute,
+    RaceOutcome,
+    RetryPolicy,
+    RouteJob,
+    UpstreamTier,
+    upstream_tier_for,
+)
 from flexgrpc.providers.base import Adapter
 from flexgrpc.providers.upstream import UpstreamClient, UpstreamError, UpstreamStream
 from flexgrpc.routing.flex_policy import FlexPolicy
-from flexgrpc.routing.job import Backoff, FixedTier, RetryPolicy, Route, RouteJob, UpstreamTier
-
-
-class RaceOutcome(enum.StrEnum):
-    FLEX_WON = "flex_won"
-    FELL_BACK = "fell_back"
-    FREE_TIER = "free_tier"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
-
-_FIXED = {
-    FixedTier.DEFAULT: UpstreamTier.STANDARD,
-    FixedTier.PRIORITY: UpstreamTier.PRIORITY,
-    FixedTier.AUTO: UpstreamTier.AUTO,
-}
 
 
 @dataclass
@@ -43,7 +35,7 @@ class RaceProgress:
     """What the race has done so far; readable even when it fails or is cancelled."""
 
     flex_attempts: int = 0
-    route: Route | None = None
+    route: ProviderRoute | None = None
     tier: UpstreamTier | None = None
     fell_back_at: float | None = None
     errors: list[str] = field(default_factory=list)
@@ -119,7 +111,7 @@ class FlexRace:
             # flexgrpc.providers.base).
             whole = not job.stream and adapter.whole_answers
             stream = await self._dispatch(
-                job, adapter, api_key, _FIXED[job.start_within.tier], progress, whole=whole
+                job, adapter, api_key, self._fixed_tier(job), progress, whole=whole
             )
             return self._settled(job, stream, RaceOutcome.FREE_TIER)
         assert job.start_within.window_ms is not None
@@ -135,6 +127,14 @@ class FlexRace:
         progress.fell_back_at = self._clock()
         stream = await self._dispatch(job, adapter, api_key, UpstreamTier.STANDARD, progress)
         return self._settled(job, stream, RaceOutcome.FELL_BACK)
+
+    @staticmethod
+    def _fixed_tier(job: RouteJob) -> UpstreamTier:
+        assert job.start_within.tier is not None
+        tier = upstream_tier_for(job.provider, job.start_within.tier)
+        if tier is None:  # validation refuses a tier the provider lacks before this point
+            raise ValueError(f"{job.provider.value} has no {job.start_within.tier.value} tier")
+        return tier
 
     def _settled(self, job: RouteJob, stream: UpstreamStream, outcome: RaceOutcome) -> Settlement:
         started = stream.started_at if stream.started_at is not None else self._clock()
@@ -196,7 +196,7 @@ class FlexRace:
             self._policy.observe(job, at - job.received_at, started)
 
     async def _started(
-        self, adapter: Adapter, job: RouteJob, api_key: str, route: Route
+        self, adapter: Adapter, job: RouteJob, api_key: str, route: ProviderRoute
     ) -> UpstreamStream:
         """One flex attempt: open the stream and wait for the start; close it on any failure."""
         stream = await self._upstream.open(adapter, job, UpstreamTier.FLEX, api_key, route)

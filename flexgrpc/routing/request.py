@@ -34,24 +34,22 @@ from typing import Any, Final, NoReturn
 
 from flexinference.v1 import types_pb2
 
-from flexgrpc.errors import FlexError
-from flexgrpc.routing.job import (
+from flexgrpc.domain import (
+    DIRECT_ROUTES,
+    PLANNED_ROUTES,
+    ROUTE_PROVIDERS,
     Backoff,
     FixedTier,
     Provider,
+    ProviderRoute,
     RetryPolicy,
-    Route,
     RouteJob,
     StartWithin,
     Surface,
 )
-from flexgrpc.routing.models import (
-    DIRECT_ROUTES,
-    PLANNED_ROUTES,
-    ROUTE_PROVIDERS,
-    default_catalog,
-    provider_for_model,
-)
+from flexgrpc.errors import FlexError
+from flexgrpc.pricing.flex_models import default_catalog
+from flexgrpc.routing.model_ids import provider_for_model
 from flexgrpc.routing.start_within import (
     FIELD as START_WITHIN_FIELD,
 )
@@ -116,18 +114,18 @@ _PROVIDER_NAMES: Final = {
     Provider.ANTHROPIC: "an Anthropic",
 }
 _TYPED_ROUTES: Final = {
-    types_pb2.PROVIDER_ROUTE_OPENAI: Route.OPENAI,
-    types_pb2.PROVIDER_ROUTE_GOOGLE: Route.GOOGLE,
-    types_pb2.PROVIDER_ROUTE_ANTHROPIC: Route.ANTHROPIC,
-    types_pb2.PROVIDER_ROUTE_VERTEX: Route.VERTEX,
-    types_pb2.PROVIDER_ROUTE_BEDROCK: Route.BEDROCK,
+    types_pb2.PROVIDER_ROUTE_OPENAI: ProviderRoute.OPENAI,
+    types_pb2.PROVIDER_ROUTE_GOOGLE: ProviderRoute.GOOGLE,
+    types_pb2.PROVIDER_ROUTE_ANTHROPIC: ProviderRoute.ANTHROPIC,
+    types_pb2.PROVIDER_ROUTE_VERTEX: ProviderRoute.VERTEX,
+    types_pb2.PROVIDER_ROUTE_BEDROCK: ProviderRoute.BEDROCK,
 }
 _TYPED_BACKOFF: Final = {
     types_pb2.BACKOFF_UNSPECIFIED: Backoff.EXPONENTIAL,
     types_pb2.BACKOFF_EXPONENTIAL: Backoff.EXPONENTIAL,
     types_pb2.BACKOFF_LINEAR: Backoff.LINEAR,
 }
-_ROUTE_NAMES: Final = {route.value: route for route in Route}
+_ROUTE_NAMES: Final = {route.value: route for route in ProviderRoute}
 _ROUTE_LIST: Final = '"openai", "google", "anthropic" (direct) and "vertex", "bedrock" (planned)'
 
 
@@ -356,7 +354,7 @@ def _both(name: str, typed_field: str) -> FlexError:
 
 def _routes(
     document: dict[str, Any], typed: types_pb2.RoutingControls, model: str, provider: Provider
-) -> tuple[Route, ...]:
+) -> tuple[ProviderRoute, ...]:
     if "provider" in document and len(typed.providers):
         raise _both("provider", "routing.providers")
     if "provider" in document:
@@ -370,7 +368,7 @@ def _invalid_provider(message: str, field: str) -> FlexError:
     return FlexError("invalid_provider", message, field=field)
 
 
-def _json_routes(value: object, model: str, provider: Provider) -> tuple[Route, ...]:
+def _json_routes(value: object, model: str, provider: Provider) -> tuple[ProviderRoute, ...]:
     field = "provider"
     example = (
         f'e.g. ["{DIRECT_ROUTES[provider].value}"], or leave provider out to use the model\'s '
@@ -386,7 +384,7 @@ def _json_routes(value: object, model: str, provider: Provider) -> tuple[Route, 
             field,
         )
     _check_route_count(len(value), field, example)
-    routes: list[Route] = []
+    routes: list[ProviderRoute] = []
     for index, item in enumerate(value):
         route = _ROUTE_NAMES.get(item) if isinstance(item, str) else None
         if route is None:
@@ -404,14 +402,16 @@ def _json_routes(value: object, model: str, provider: Provider) -> tuple[Route, 
     return _check_routes(routes, model, provider, field, example)
 
 
-def _typed_routes(values: Sequence[int], model: str, provider: Provider) -> tuple[Route, ...]:
+def _typed_routes(
+    values: Sequence[int], model: str, provider: Provider
+) -> tuple[ProviderRoute, ...]:
     field = "routing.providers"
     example = (
         f"e.g. [{_typed_route_name(DIRECT_ROUTES[provider])}], or leave routing.providers "
         "empty to use the model's direct route"
     )
     _check_route_count(len(values), field, example)
-    routes: list[Route] = []
+    routes: list[ProviderRoute] = []
     for index, number in enumerate(values):
         route = _TYPED_ROUTES.get(number)  # type: ignore[call-overload]
         if route is None:
@@ -439,7 +439,7 @@ def _check_route_count(count: int, field: str, example: str) -> None:
         )
 
 
-def _typed_route_name(route: Route) -> str:
+def _typed_route_name(route: ProviderRoute) -> str:
     return f"PROVIDER_ROUTE_{route.value.upper()}"
 
 
@@ -451,8 +451,8 @@ def _route_enum_name(number: int) -> str:
 
 
 def _check_routes(
-    routes: list[Route], model: str, provider: Provider, field: str, example: str
-) -> tuple[Route, ...]:
+    routes: list[ProviderRoute], model: str, provider: Provider, field: str, example: str
+) -> tuple[ProviderRoute, ...]:
     """Distinct routes that can serve the model, then: do they exist today."""
     serving = ", ".join(f'"{r.value}"' for r, p in ROUTE_PROVIDERS.items() if p is provider)
     for index, route in enumerate(routes):

@@ -22,13 +22,13 @@ from typing import Any
 from flexinference.v1 import types_pb2
 
 from flexgrpc.accounts.store import Principal
+from flexgrpc.domain import Provider, RaceOutcome, RouteJob, ServedTier, Surface
 from flexgrpc.errors import FlexError
 from flexgrpc.pricing.money import NanoUSD, nano_to_micro
-from flexgrpc.providers.base import Adapter, ServedTier
+from flexgrpc.providers.base import Adapter
 from flexgrpc.providers.upstream import StreamBroken, UpstreamError
-from flexgrpc.routing.job import Provider, RouteJob, Surface
 from flexgrpc.routing.outcome import OutcomeObserver, OutcomeSink, RoutingOutcome
-from flexgrpc.routing.race import FlexRace, RaceOutcome, RaceProgress, Settlement
+from flexgrpc.routing.race import FlexRace, RaceProgress, Settlement
 from flexgrpc.routing.request import parse_request
 
 log = logging.getLogger("flexgrpc.router")

@@ -19,8 +19,8 @@ from typing import Final
 
 from flexinference.v1 import types_pb2
 
+from flexgrpc.domain import FixedTier, StartWithin
 from flexgrpc.errors import FlexError
-from flexgrpc.routing.job import FixedTier, StartWithin
 
 FIELD: Final = "start_within"
 #: The field path of the typed spelling in a gRPC request (``Create*Request.routing``).

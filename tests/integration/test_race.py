@@ -8,15 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from flexgrpc.domain import ProviderRoute, RaceOutcome, RetryPolicy, RouteJob
 from flexgrpc.providers.openai import ResponsesAdapter
 from flexgrpc.providers.upstream import UpstreamClient, UpstreamError
 from flexgrpc.routing.flex_policy import LearnedFlexPolicy
-from flexgrpc.routing.job import (
-    RetryPolicy,
-    Route,
-    RouteJob,
-)
-from flexgrpc.routing.race import FlexRace, RaceOutcome, RaceProgress
+from flexgrpc.routing.race import FlexRace, RaceProgress
 from flexgrpc.sim import SimConfig, Simulator
 from tests.jobs import responses_job
 
@@ -37,14 +33,18 @@ async def race(sims: tuple[Simulator, Simulator]) -> AsyncIterator[FlexRace]:
     primary, secondary = sims
     upstream = UpstreamClient(
         # A second route to the same model: vertex is planned, so the test stands it in.
-        {Route.OPENAI: f"{primary.url}/v1", Route.VERTEX: f"{secondary.url}/v1"},
+        {ProviderRoute.OPENAI: f"{primary.url}/v1", ProviderRoute.VERTEX: f"{secondary.url}/v1"},
     )
     yield FlexRace(upstream, rng=random.Random(0), retry_base_s=0.01)
     await upstream.aclose()
 
 
-def job(*, window_ms: int | None = None, routes: tuple[Route, ...] = (Route.OPENAI,),
-        retry: RetryPolicy | None = None) -> RouteJob:  # fmt: skip
+def job(
+    *,
+    window_ms: int | None = None,
+    routes: tuple[ProviderRoute, ...] = (ProviderRoute.OPENAI,),
+    retry: RetryPolicy | None = None,
+) -> RouteJob:
     return responses_job(window_ms=window_ms, routes=routes, retry=retry)
 
 
@@ -55,11 +55,14 @@ async def test_the_provider_chain_moves_on_after_a_5xx(
     primary.config = SimConfig(seed=1).with_tier("standard", error_rate=1.0, error_status=503)
     progress = RaceProgress()
     settled = await race.settle(
-        job(routes=(Route.OPENAI, Route.VERTEX)), ResponsesAdapter(), "sk-test", progress
+        job(routes=(ProviderRoute.OPENAI, ProviderRoute.VERTEX)),
+        ResponsesAdapter(),
+        "sk-test",
+        progress,
     )
     await settled.stream.aclose()
     assert settled.outcome is RaceOutcome.FREE_TIER
-    assert settled.stream.route is Route.VERTEX
+    assert settled.stream.route is ProviderRoute.VERTEX
     assert [r.outcome for r in primary.records] == ["error"]
     assert [r.outcome for r in secondary.records] != []
 
@@ -71,7 +74,7 @@ async def test_a_429_is_retried_on_the_same_route_and_not_chained(
     primary.config = SimConfig(seed=1).with_tier("standard", refusal_rate=1.0, refusal_status=429)
     with pytest.raises(UpstreamError) as caught:
         await race.settle(
-            job(routes=(Route.OPENAI, Route.VERTEX), retry=RetryPolicy(count=2)),
+            job(routes=(ProviderRoute.OPENAI, ProviderRoute.VERTEX), retry=RetryPolicy(count=2)),
             ResponsesAdapter(),
             "sk-test",
             RaceProgress(),
@@ -105,7 +108,7 @@ async def test_the_learned_policy_skips_flex_once_recent_races_show_it_cannot_st
 ) -> None:
     primary, _ = sims
     primary.config = SimConfig(seed=1).with_tier("flex", start_delay="fixed:60s")
-    upstream = UpstreamClient({Route.OPENAI: f"{primary.url}/v1"})
+    upstream = UpstreamClient({ProviderRoute.OPENAI: f"{primary.url}/v1"})
     policy = LearnedFlexPolicy(min_evidence=3, explore=0.0)
     race = FlexRace(upstream, rng=random.Random(0), policy=policy)
 

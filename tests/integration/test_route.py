@@ -473,3 +473,40 @@ def test_streams_flex_races_and_translated_answers_still_go_upstream_streamed(
         ("responses", True),
         ("messages", True),
     ]
+
+
+def test_each_fixed_tier_reaches_the_provider_as_its_own_service_tier(
+    stub: Any, org: Caller, sim: SimulatorThread
+) -> None:
+    """The tier table that runs (SPEC §2.1): what the provider is sent for each fixed tier,
+    read off the simulator, including Anthropic's ``priority`` sent as ``auto``."""
+    expected = {
+        (OPENAI_MODEL, "default"): "default",
+        (OPENAI_MODEL, "priority"): "priority",
+        (OPENAI_MODEL, "auto"): "auto",
+        (GEMINI_MODEL, "default"): "standard",
+        (GEMINI_MODEL, "priority"): "priority",
+        (CLAUDE_MODEL, "default"): "standard_only",
+        (CLAUDE_MODEL, "priority"): "auto",
+        (CLAUDE_MODEL, "auto"): "auto",
+    }
+    sent = {}
+    for model, start_within in expected:
+        sim.reset()
+        if model.startswith("claude"):
+            method, request_type = "CreateMessage", route_pb2.CreateMessageRequest
+            extra: dict[str, Any] = {"messages": [{"role": "user", "content": "hi"}],
+                                     "max_tokens": 16}  # fmt: skip
+        elif model.startswith("gemini"):
+            method, request_type = "CreateInteraction", route_pb2.CreateInteractionRequest
+            extra = {"input": "hi"}
+        else:
+            method, request_type = "CreateResponse", route_pb2.CreateResponseRequest
+            extra = {"input": "hi"}
+        list(getattr(stub, method)(
+            request_type(body=body(model=model, start_within=start_within, **extra)),
+            metadata=org.metadata, timeout=30,
+        ))  # fmt: skip
+        (seen,) = sim.records
+        sent[(model, start_within)] = seen.service_tier
+    assert sent == expected

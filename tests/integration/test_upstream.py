@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from flexgrpc.domain import ProviderRoute, RouteJob, UpstreamTier
 from flexgrpc.providers.openai import ResponsesAdapter
 from flexgrpc.providers.upstream import UpstreamClient, UpstreamError, UpstreamStream
-from flexgrpc.routing.job import Route, RouteJob, UpstreamTier
 from tests.jobs import responses_job
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: 0\r\n\r\n"
@@ -42,7 +42,7 @@ async def provider(request: pytest.FixtureRequest) -> AsyncIterator[tuple[HangUp
     hang_up = HangUp(request.param)
     server = await asyncio.start_server(hang_up.handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    client = UpstreamClient({Route.OPENAI: f"http://127.0.0.1:{port}/v1"})
+    client = UpstreamClient({ProviderRoute.OPENAI: f"http://127.0.0.1:{port}/v1"})
     yield hang_up, client
     await client.aclose()
     server.close()
@@ -53,7 +53,9 @@ JOB = responses_job()
 
 
 async def open_stream(client: UpstreamClient) -> None:
-    stream = await client.open(ResponsesAdapter(), JOB, UpstreamTier.FLEX, "sk-t", Route.OPENAI)
+    stream = await client.open(
+        ResponsesAdapter(), JOB, UpstreamTier.FLEX, "sk-t", ProviderRoute.OPENAI
+    )
     await stream.aclose()
 
 
@@ -89,8 +91,12 @@ async def test_a_whole_answer_waits_up_to_its_own_timeout_and_a_stream_up_to_the
     config = SimConfig(seed=1).with_tier("standard", start_delay="fixed:600ms")
     job = responses_job(window_ms=None)
     with run_in_thread(config) as sim:
-        patient = UpstreamClient({Route.OPENAI: f"{sim.url}/v1"}, Timeouts(idle=0.2, answer=5))
-        hasty = UpstreamClient({Route.OPENAI: f"{sim.url}/v1"}, Timeouts(idle=5, answer=0.2))
+        patient = UpstreamClient(
+            {ProviderRoute.OPENAI: f"{sim.url}/v1"}, Timeouts(idle=0.2, answer=5)
+        )
+        hasty = UpstreamClient(
+            {ProviderRoute.OPENAI: f"{sim.url}/v1"}, Timeouts(idle=5, answer=0.2)
+        )
         try:
             answer = await _standard_answer(patient, job)
             assert answer.tracker.finished
@@ -112,7 +118,7 @@ async def _standard_answer(
 ) -> UpstreamStream:
     """The standard tier's answer (its start, when ``stream``)."""
     answer = await client.open(
-        ResponsesAdapter(), job, UpstreamTier.STANDARD, "sk-t", Route.OPENAI, stream=stream
+        ResponsesAdapter(), job, UpstreamTier.STANDARD, "sk-t", ProviderRoute.OPENAI, stream=stream
     )
     await answer.wait_for_start()
     return answer

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
+from flexgrpc.domain import RouteJob
 from flexgrpc.routing.flex_policy import FlexStartHistory, LearnedFlexPolicy
-from flexgrpc.routing.job import RouteJob
 from tests.jobs import responses_job
 
 

@@ -6,10 +6,9 @@ import datetime as dt
 
 import pytest
 
+from flexgrpc.domain import RaceOutcome, ServedTier
 from flexgrpc.metrics import Metrics, OutcomeMetrics
-from flexgrpc.providers.base import ServedTier
 from flexgrpc.routing.outcome import RoutingOutcome
-from flexgrpc.routing.race import RaceOutcome
 
 
 def fell_back(*, attempts: int, after_ms: float) -> RoutingOutcome:

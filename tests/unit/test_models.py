@@ -11,22 +11,28 @@ from typing import Any
 import grpc
 import pytest
 
-from flexgrpc.errors import CODES, FlexError
-from flexgrpc.routing.job import FixedTier, Provider, Route, UpstreamTier
-from flexgrpc.routing.models import (
+from flexgrpc.domain import (
     DIRECT_ROUTES,
     PLANNED_ROUTES,
     ROUTE_PROVIDERS,
-    FlexCatalog,
-    default_catalog,
-    is_flex_capable,
-    provider_for_model,
+    FixedTier,
+    Provider,
+    ProviderRoute,
+    UpstreamTier,
     service_tier_value,
     tier_exists,
     upstream_tier_for,
 )
+from flexgrpc.errors import CODES, FlexError
+from flexgrpc.pricing.flex_models import FlexCatalog, default_catalog
+from flexgrpc.routing.model_ids import provider_for_model
 
-CATALOG_FILE = pathlib.Path(__file__).parents[2] / "flexgrpc" / "routing" / "flex_models.json"
+
+def is_flex_capable(model: str) -> bool:
+    return default_catalog().is_flex_capable(provider_for_model(model), model)
+
+
+CATALOG_FILE = pathlib.Path(__file__).parents[2] / "flexgrpc" / "pricing" / "flex_models.json"
 
 
 def unsupported(model: str) -> FlexError:
@@ -265,11 +271,11 @@ def test_flex_exists_on_openai_and_gemini_only() -> None:
 
 def test_each_provider_has_a_direct_route_and_cloud_routes_are_planned() -> None:
     assert DIRECT_ROUTES == {
-        Provider.OPENAI: Route.OPENAI,
-        Provider.GEMINI: Route.GOOGLE,
-        Provider.ANTHROPIC: Route.ANTHROPIC,
+        Provider.OPENAI: ProviderRoute.OPENAI,
+        Provider.GEMINI: ProviderRoute.GOOGLE,
+        Provider.ANTHROPIC: ProviderRoute.ANTHROPIC,
     }
-    assert ROUTE_PROVIDERS[Route.VERTEX] is Provider.GEMINI
-    assert ROUTE_PROVIDERS[Route.BEDROCK] is Provider.ANTHROPIC
-    assert {Route.VERTEX, Route.BEDROCK} == PLANNED_ROUTES
-    assert set(ROUTE_PROVIDERS) == set(Route)
+    assert ROUTE_PROVIDERS[ProviderRoute.VERTEX] is Provider.GEMINI
+    assert ROUTE_PROVIDERS[ProviderRoute.BEDROCK] is Provider.ANTHROPIC
+    assert {ProviderRoute.VERTEX, ProviderRoute.BEDROCK} == PLANNED_ROUTES
+    assert set(ROUTE_PROVIDERS) == set(ProviderRoute)

@@ -11,17 +11,17 @@ from google.protobuf.duration_pb2 import Duration
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flexgrpc.errors import FlexError
-from flexgrpc.routing.job import (
+from flexgrpc.domain import (
     Backoff,
     FixedTier,
     Provider,
+    ProviderRoute,
     RetryPolicy,
-    Route,
     RouteJob,
     StartWithin,
     Surface,
 )
+from flexgrpc.errors import FlexError
 from flexgrpc.routing.request import ROUTER_FIELDS, parse_request
 
 #: A valid body for each surface (a flex race on a flex-capable model where the provider has one).
@@ -113,20 +113,20 @@ def test_a_valid_request_becomes_a_route_job(surface: Surface) -> None:
 def test_the_job_knows_its_provider_direct_route_and_window() -> None:
     job = parse(body())
     assert job.provider is Provider.OPENAI
-    assert job.routes == (Route.OPENAI,)
+    assert job.routes == (ProviderRoute.OPENAI,)
     assert job.start_within == StartWithin(window_ms=30_000)
 
 
 @pytest.mark.parametrize(
     ("model", "provider", "route"),
     [
-        ("gpt-5-mini", Provider.OPENAI, Route.OPENAI),
-        ("gemini-3.5-flash", Provider.GEMINI, Route.GOOGLE),
-        ("claude-sonnet-4-5", Provider.ANTHROPIC, Route.ANTHROPIC),
+        ("gpt-5-mini", Provider.OPENAI, ProviderRoute.OPENAI),
+        ("gemini-3.5-flash", Provider.GEMINI, ProviderRoute.GOOGLE),
+        ("claude-sonnet-4-5", Provider.ANTHROPIC, ProviderRoute.ANTHROPIC),
     ],
 )
 def test_chat_completions_reaches_every_provider_on_its_direct_route(
-    model: str, provider: Provider, route: Route
+    model: str, provider: Provider, route: ProviderRoute
 ) -> None:
     job = parse(
         body(Surface.CHAT_COMPLETIONS, model=model, start_within="default"),
@@ -309,12 +309,12 @@ def test_fixed_tiers_need_no_flex_tier() -> None:
 
 
 def test_provider_names_the_route() -> None:
-    assert parse(body(provider=["openai"])).routes == (Route.OPENAI,)
+    assert parse(body(provider=["openai"])).routes == (ProviderRoute.OPENAI,)
 
 
 def test_provider_on_gemini_uses_the_google_route() -> None:
     job = parse(body(Surface.INTERACTIONS, provider=["google"]), Surface.INTERACTIONS)
-    assert job.routes == (Route.GOOGLE,)
+    assert job.routes == (ProviderRoute.GOOGLE,)
 
 
 @pytest.mark.parametrize(

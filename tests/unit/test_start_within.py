@@ -8,8 +8,8 @@ from google.protobuf.duration_pb2 import Duration
 from hypothesis import given
 from hypothesis import strategies as st
 
+from flexgrpc.domain import FixedTier, StartWithin
 from flexgrpc.errors import FlexError
-from flexgrpc.routing.job import FixedTier, StartWithin
 from flexgrpc.routing.start_within import (
     MAX_ECHO_CHARS,
     from_controls,

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from flexgrpc.domain import Provider
 from flexgrpc.pricing.catalog import (
     BASE_BAND,
     LONG_CONTEXT_BAND,
@@ -18,10 +19,9 @@ from flexgrpc.pricing.catalog import (
     PriceTier,
     parse_catalog,
 )
+from flexgrpc.pricing.flex_models import default_catalog
 from flexgrpc.pricing.money import parse_usd_per_million
 from flexgrpc.pricing.usage import NormalisedUsage
-from flexgrpc.routing.job import Provider
-from flexgrpc.routing.models import default_catalog
 from tests.unit.pricing.conftest import CHECKED_ON, catalog_of, entry
 
 PRICING_DIR = pathlib.Path(__file__).parents[3] / "flexgrpc" / "pricing"

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from flexgrpc.domain import Provider
 from flexgrpc.pricing.catalog import ModelPrices, PriceCatalog, PriceTier, TierPrices, TokenRates
 from flexgrpc.pricing.cost import CommissionReason, Pricing, price_request
+from flexgrpc.pricing.flex_models import default_catalog
 from flexgrpc.pricing.money import NanoUSD, PicoUSD, nano_to_micro
 from flexgrpc.pricing.usage import NormalisedUsage
-from flexgrpc.routing.job import Provider
-from flexgrpc.routing.models import default_catalog
 from tests.unit.pricing.conftest import CHECKED_ON, catalog_of, entry
 
 SHIPPED = PriceCatalog.load()

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flexgrpc.domain import Provider, Surface
 from flexgrpc.pricing.usage import (
     NormalisedUsage,
     UsageFormat,
@@ -19,7 +20,6 @@ from flexgrpc.pricing.usage import (
     normalise_usage,
     usage_format_for,
 )
-from flexgrpc.routing.job import Provider, Surface
 from flexgrpc.sim.config import SimConfig
 from flexgrpc.sim.generation import Generation, draw, request_rng
 from flexgrpc.sim.wire.anthropic_messages import AnthropicMessages

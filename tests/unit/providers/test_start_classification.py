@@ -7,12 +7,12 @@ import pathlib
 
 import pytest
 
+from flexgrpc.domain import Provider, ProviderRoute, RouteJob, ServedTier, StartWithin, Surface
 from flexgrpc.providers.anthropic import MessagesAdapter
-from flexgrpc.providers.base import Adapter, EventKind, ServedTier
+from flexgrpc.providers.base import Adapter, EventKind
 from flexgrpc.providers.gemini import InteractionsAdapter
 from flexgrpc.providers.openai import ChatCompletionsAdapter, ResponsesAdapter
 from flexgrpc.providers.sse import SseEvent, SseParser
-from flexgrpc.routing.job import Provider, Route, RouteJob, StartWithin, Surface
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "sse"
 
@@ -30,7 +30,7 @@ def job() -> RouteJob:
         surface=Surface.RESPONSES,
         model="m",
         provider=Provider.OPENAI,
-        routes=(Route.OPENAI,),
+        routes=(ProviderRoute.OPENAI,),
         start_within=StartWithin(window_ms=30_000),
         stream=True,
         body={},

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from flexgrpc.domain import UpstreamTier
 from flexgrpc.providers.openai import ChatCompletionsAdapter, ResponsesAdapter
-from flexgrpc.routing.job import UpstreamTier
 from tests.jobs import responses_job
 
 
