@@ -26,26 +26,28 @@ from bench.harness import percentile
 from flexgrpc.accounts.store import AccountStore
 from flexgrpc.db.engine import make_engine, make_sessionmaker
 from flexgrpc.db.migrate import upgrade
+from flexgrpc.domain import RequestRecord, TokenCounts
 from flexgrpc.ledger.audit import audit
-from flexgrpc.ledger.records import UsageRow
 from flexgrpc.ledger.store import LedgerStore
 from flexgrpc.ledger.writer import RecordWriter
 from tests.conftest import fresh_postgres_database
+from tests.records import flex_record
 
 
-def template(org: str) -> UsageRow:
+def template(org: str) -> RequestRecord:
     now = dt.datetime.now(dt.UTC)
-    return UsageRow(
-        request_id="", organization_id=org, api_key_id="key_bench", surface="responses",
-        model="gpt-5-mini", provider="openai", route="openai", requested="flex:30000",
-        served_tier="flex", provider_service_tier="flex", outcome="flex_won", flex_attempts=1,
-        time_to_start_ms=1200, fallback_after_ms=None, uncached_input_tokens=900,
-        cached_input_tokens=100, cache_write_tokens=0, output_tokens=400, reasoning_tokens=128,
-        priced=True, actual_nano_usd=412_500, standard_nano_usd=825_000,
-        savings_nano_usd=412_500, commission_nano_usd=82_500,
-        prices={"actual": {"input_micro_usd_per_mtok": 125_000}}, error_code="",
-        create_time=now, complete_time=now,
-    )  # fmt: skip
+    record = flex_record(
+        org,
+        "",
+        commission=82_500,
+        savings=412_500,
+        actual=412_500,
+        standard=825_000,
+        at=now,
+        prices={"actual": {"input_micro_usd_per_mtok": 125_000}},
+        tokens=TokenCounts(uncached_input=900, cached_input=100, output=400, reasoning=128),
+    )
+    return dataclasses.replace(record, api_key_id="key_bench", time_to_start_ms=1200)
 
 
 async def run_one(url: str, seconds: float, producers: int) -> None:

@@ -14,7 +14,7 @@ sys.path.insert(0, __file__.rsplit("/bench/", 1)[0])
 
 from flexgrpc import logs
 from flexgrpc.config import Settings
-from flexgrpc.routing.outcome import NoOutcomeSink
+from flexgrpc.routing.recording import NoRecordSink
 from flexgrpc.server import FlexServer
 
 
@@ -24,7 +24,7 @@ async def main() -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    server = FlexServer(settings, sink=NoOutcomeSink())
+    server = FlexServer(settings, sink=NoRecordSink())
     await server.start()
     await stop.wait()
     await server.stop()

@@ -81,6 +81,68 @@ FLEX_POLICIES = ("plain", "learned")
 
 
 @dataclass(frozen=True)
+class BillingSettings:
+    """What billing is configured with (``flexgrpc.billing.assembly.build_billing``)."""
+
+    #: Stripe secret key (``sk_live_…``/``sk_test_…``); without it nothing is charged: invoices
+    #: stay open and the card methods answer ``unavailable``.
+    stripe_api_key: str | None = field(default=None, repr=False)
+    #: Stripe API base URL; ``None`` = Stripe itself (tests point it at localstripe).
+    stripe_api_base: str | None = None
+    #: The webhook endpoint's signing secret (``whsec_…``); without it webhooks are refused.
+    stripe_webhook_secret: str | None = field(default=None, repr=False)
+    stripe_timeout_s: float = 30.0
+    stripe_max_network_retries: int = 2
+    #: Organization ids whose API keys may close periods and act on any organization's billing.
+    operator_organizations: tuple[str, ...] = ()
+    #: How long the 402 gate trusts an organization's standing (at most 5 s).
+    gate_cache_ttl_s: float = 2.0
+    #: Off by default: refuse billable flex to organizations without a card on file.
+    require_card_for_flex: bool = False
+    #: After a soft decline, retry after these many hours (counted from each failure).
+    soft_decline_retry_hours: tuple[float, ...] = (24.0, 72.0, 168.0)
+    #: A charge still "pending" after this long is presumed orphaned and reconciled.
+    in_flight_timeout_s: float = 300.0
+    #: Opt-in: run the close and the collector inside ``serve`` (safe on every replica).
+    scheduler: bool = False
+    scheduler_interval_s: float = 300.0
+
+    @classmethod
+    def from_env(cls, e: Mapping[str, str]) -> BillingSettings:
+        d = cls()
+        return cls(
+            stripe_api_key=e.get("FLEXGRPC_STRIPE_API_KEY") or None,
+            stripe_api_base=e.get("FLEXGRPC_STRIPE_API_BASE") or None,
+            stripe_webhook_secret=e.get("FLEXGRPC_STRIPE_WEBHOOK_SECRET") or None,
+            stripe_timeout_s=_seconds(e, "FLEXGRPC_STRIPE_TIMEOUT_S", d.stripe_timeout_s),
+            stripe_max_network_retries=_int(
+                e, "FLEXGRPC_STRIPE_MAX_NETWORK_RETRIES", d.stripe_max_network_retries
+            ),
+            operator_organizations=tuple(
+                o.strip()
+                for o in e.get("FLEXGRPC_BILLING_OPERATOR_ORGANIZATIONS", "").split(",")
+                if o.strip()
+            ),
+            gate_cache_ttl_s=min(
+                5.0, _seconds(e, "FLEXGRPC_BILLING_GATE_CACHE_TTL_S", d.gate_cache_ttl_s)
+            ),
+            require_card_for_flex=_bool(
+                e, "FLEXGRPC_BILLING_REQUIRE_CARD_FOR_FLEX", d.require_card_for_flex
+            ),
+            soft_decline_retry_hours=_floats(
+                e, "FLEXGRPC_BILLING_SOFT_DECLINE_RETRY_HOURS", d.soft_decline_retry_hours
+            ),
+            in_flight_timeout_s=_seconds(
+                e, "FLEXGRPC_BILLING_IN_FLIGHT_TIMEOUT_S", d.in_flight_timeout_s
+            ),
+            scheduler=_bool(e, "FLEXGRPC_BILLING_SCHEDULER", d.scheduler),
+            scheduler_interval_s=_seconds(
+                e, "FLEXGRPC_BILLING_SCHEDULER_INTERVAL_S", d.scheduler_interval_s
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable. Env names are ``FLEXGRPC_`` + the upper-case field name."""
 
@@ -118,28 +180,8 @@ class Settings:
     auth_failures_per_minute: int = 30
     #: A JSON price catalog whose entries replace or add to the shipped one (no code change).
     price_catalog: str | None = None
-    # --- billing (flexgrpc.billing.assembly.BillingConfig) ---
-    #: Stripe secret key; without it nothing is charged (invoices stay open).
-    stripe_api_key: str | None = field(default=None, repr=False)
-    #: Stripe API base URL; unset = Stripe itself (tests point it at localstripe).
-    stripe_api_base: str | None = None
-    #: The webhook endpoint's signing secret (whsec_…); without it webhooks are refused.
-    stripe_webhook_secret: str | None = field(default=None, repr=False)
-    stripe_timeout_s: float = 30.0
-    stripe_max_network_retries: int = 2
-    #: Organization ids whose API keys may close periods and act on any organization's bill.
-    billing_operator_organizations: tuple[str, ...] = ()
-    #: How long the 402 gate trusts an organization's standing (at most 5 s).
-    billing_gate_cache_ttl_s: float = 2.0
-    #: Refuse billable flex to organizations without a card on file (off by default).
-    billing_require_card_for_flex: bool = False
-    #: After a soft decline, retry after these many hours.
-    billing_soft_decline_retry_hours: tuple[float, ...] = (24.0, 72.0, 168.0)
-    #: A charge still pending after this long is reconciled with Stripe.
-    billing_in_flight_timeout_s: float = 300.0
-    #: Run the monthly close and payment collection inside `serve` (safe on every replica).
-    billing_scheduler: bool = False
-    billing_scheduler_interval_s: float = 300.0
+    #: Monthly close, Stripe and the 402 gate (``FLEXGRPC_STRIPE_*``, ``FLEXGRPC_BILLING_*``).
+    billing: BillingSettings = field(default_factory=BillingSettings)
     #: Provider base URLs (a proxy, Azure, or the bundled simulator in demo mode and tests).
     openai_base_url: str = "https://api.openai.com/v1"
     gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta"
@@ -186,34 +228,7 @@ class Settings:
                 e, "FLEXGRPC_AUTH_FAILURES_PER_MINUTE", d.auth_failures_per_minute
             ),
             price_catalog=e.get("FLEXGRPC_PRICE_CATALOG") or None,
-            stripe_api_key=e.get("FLEXGRPC_STRIPE_API_KEY") or None,
-            stripe_api_base=e.get("FLEXGRPC_STRIPE_API_BASE") or None,
-            stripe_webhook_secret=e.get("FLEXGRPC_STRIPE_WEBHOOK_SECRET") or None,
-            stripe_timeout_s=_seconds(e, "FLEXGRPC_STRIPE_TIMEOUT_S", d.stripe_timeout_s),
-            stripe_max_network_retries=_int(
-                e, "FLEXGRPC_STRIPE_MAX_NETWORK_RETRIES", d.stripe_max_network_retries
-            ),
-            billing_operator_organizations=tuple(
-                o.strip()
-                for o in e.get("FLEXGRPC_BILLING_OPERATOR_ORGANIZATIONS", "").split(",")
-                if o.strip()
-            ),
-            billing_gate_cache_ttl_s=min(
-                5.0, _seconds(e, "FLEXGRPC_BILLING_GATE_CACHE_TTL_S", d.billing_gate_cache_ttl_s)
-            ),
-            billing_require_card_for_flex=_bool(
-                e, "FLEXGRPC_BILLING_REQUIRE_CARD_FOR_FLEX", d.billing_require_card_for_flex
-            ),
-            billing_soft_decline_retry_hours=_floats(
-                e, "FLEXGRPC_BILLING_SOFT_DECLINE_RETRY_HOURS", d.billing_soft_decline_retry_hours
-            ),
-            billing_in_flight_timeout_s=_seconds(
-                e, "FLEXGRPC_BILLING_IN_FLIGHT_TIMEOUT_S", d.billing_in_flight_timeout_s
-            ),
-            billing_scheduler=_bool(e, "FLEXGRPC_BILLING_SCHEDULER", d.billing_scheduler),
-            billing_scheduler_interval_s=_seconds(
-                e, "FLEXGRPC_BILLING_SCHEDULER_INTERVAL_S", d.billing_scheduler_interval_s
-            ),
+            billing=BillingSettings.from_env(e),
             openai_base_url=e.get("FLEXGRPC_OPENAI_BASE_URL", d.openai_base_url),
             gemini_base_url=e.get("FLEXGRPC_GEMINI_BASE_URL", d.gemini_base_url),
             anthropic_base_url=e.get("FLEXGRPC_ANTHROPIC_BASE_URL", d.anthropic_base_url),

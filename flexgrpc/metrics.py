@@ -1,7 +1,7 @@
 """Prometheus metrics: what the router did, what it cost and saved, and how the ledger keeps up.
 
-Every request leaves one routing outcome (flexgrpc.routing.outcome), so the outcome sink is
-where requests are counted: by surface, provider, model, mode (the requested tier, or
+Every request leaves one ``RequestRecord`` (flexgrpc.domain), so its record is where requests
+are counted: by surface, provider, model, mode (the requested tier, or
 ``race``), race outcome, served tier and error code; with its duration, time to start, flex
 attempts, tokens and money. The flex race's own promise is measured too: how long after the
 window's end the standard tier was dispatched (SPEC §3.6), and how many races the learned
@@ -26,7 +26,7 @@ from typing import Any, Final
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from flexgrpc.routing.outcome import RoutingOutcome
+from flexgrpc.domain import RaceOutcome, RequestRecord
 
 #: Seconds, from sub-millisecond answers to ten-minute flex windows.
 _DURATION_BUCKETS: Final = (
@@ -149,47 +149,51 @@ class Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-class OutcomeMetrics:
-    """Counts each routing outcome (an ``OutcomeObserver``)."""
+class RecordMetrics:
+    """Counts each request's record (a ``RecordObserver``)."""
 
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
 
-    def observe(self, outcome: RoutingOutcome) -> None:
+    def observe(self, record: RequestRecord) -> None:
         m = self._m
-        provider = outcome.provider or "unknown"
-        model = m.model_label(provider, outcome.model)
-        race = outcome.requested.startswith("flex:")
-        kind = outcome.outcome.value
+        provider = record.provider.value if record.provider is not None else "unknown"
+        model = m.model_label(provider, record.model)
+        requested = record.requested
+        kind = record.outcome.value
+        if requested is None:
+            mode = "unknown"
+        else:
+            mode = "race" if requested.tier is None else requested.tier.value
         m.labelled(
             m.requests,
-            outcome.surface,
+            record.surface.value,
             provider,
             model,
-            "race" if race else (outcome.requested or "unknown"),
+            mode,
             kind,
-            outcome.served_tier.value,
-            outcome.error_code or "ok",
+            record.served_tier.value,
+            record.error_code or "ok",
         ).inc()
-        if outcome.complete_time is not None:
-            elapsed = (outcome.complete_time - outcome.create_time).total_seconds()
-            m.labelled(m.duration, outcome.surface, kind).observe(max(0.0, elapsed))
-        if outcome.time_to_start_ms is not None:
-            m.labelled(m.time_to_start, provider, kind).observe(outcome.time_to_start_ms / 1000)
-        if outcome.flex_attempts:
-            m.labelled(m.flex_attempts, provider).inc(outcome.flex_attempts)
-        if race and kind == "fell_back" and outcome.fallback_after_ms is not None:
-            if outcome.flex_attempts == 0:
+        elapsed = (record.complete_time - record.create_time).total_seconds()
+        m.labelled(m.duration, record.surface.value, kind).observe(max(0.0, elapsed))
+        if record.time_to_start_ms is not None:
+            m.labelled(m.time_to_start, provider, kind).observe(record.time_to_start_ms / 1000)
+        if record.flex_attempts:
+            m.labelled(m.flex_attempts, provider).inc(record.flex_attempts)
+        window_ms = requested.window_ms if requested is not None else None
+        fell_back = record.outcome is RaceOutcome.FELL_BACK
+        if window_ms is not None and fell_back and record.fallback_after_ms is not None:
+            if record.flex_attempts == 0:
                 m.labelled(m.flex_skipped, provider, model).inc()
             else:
-                window_ms = int(outcome.requested.removeprefix("flex:"))
-                late_s = (outcome.fallback_after_ms - window_ms) / 1000
+                late_s = (record.fallback_after_ms - window_ms) / 1000
                 m.labelled(m.fallback_lateness, provider).observe(max(0.0, late_s))
-        self._money(outcome, provider, model)
+        self._money(record, provider, model)
 
-    def _money(self, outcome: RoutingOutcome, provider: str, model: str) -> None:
+    def _money(self, record: RequestRecord, provider: str, model: str) -> None:
         m = self._m
-        tokens = outcome.tokens
+        tokens, cost = record.tokens, record.cost
         for kind, count in (
             ("uncached_input", tokens.uncached_input),
             ("cached_input", tokens.cached_input),
@@ -199,15 +203,15 @@ class OutcomeMetrics:
         ):
             if count:
                 m.labelled(m.tokens, provider, model, kind).inc(count)
-        if not outcome.priced:
+        if cost.actual_nano_usd is None:
             return
         labels: Any = (provider, model)
-        m.labelled(m.cost, *labels, "actual").inc(outcome.actual_nano_usd)
-        m.labelled(m.cost, *labels, "standard").inc(outcome.standard_nano_usd)
-        if outcome.savings_nano_usd:
-            m.labelled(m.savings, *labels).inc(outcome.savings_nano_usd)
-        if outcome.commission_nano_usd:
-            m.labelled(m.commission, *labels).inc(outcome.commission_nano_usd)
+        m.labelled(m.cost, *labels, "actual").inc(cost.actual_nano_usd)
+        m.labelled(m.cost, *labels, "standard").inc(cost.standard_nano_usd or 0)
+        if cost.savings_nano_usd:
+            m.labelled(m.savings, *labels).inc(cost.savings_nano_usd)
+        if cost.commission_nano_usd:
+            m.labelled(m.commission, *labels).inc(cost.commission_nano_usd)
 
 
 def metrics_app(metrics: Metrics) -> Callable[..., Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import pathlib
 import secrets
@@ -31,6 +32,7 @@ from flexgrpc.accounts.provider_keys import ProviderKeyCache
 from flexgrpc.accounts.store import AccountStore
 from flexgrpc.api.accounts import AccountServicer
 from flexgrpc.api.auth import Authenticator
+from flexgrpc.api.billing import WEBHOOK_METHOD, BillingServicer
 from flexgrpc.api.in_process import HandlerRegistry, InProcessChannel
 from flexgrpc.api.interceptors import AuthInterceptor, ErrorInterceptor
 from flexgrpc.api.route import RouteServicer
@@ -39,21 +41,19 @@ from flexgrpc.billing.assembly import build_billing
 from flexgrpc.config import Settings
 from flexgrpc.db.engine import make_engine, make_sessionmaker
 from flexgrpc.db.migrate import upgrade
-from flexgrpc.domain import Provider, RouteJob
 from flexgrpc.embedded_http import HttpListener
 from flexgrpc.ledger.queries import UsageQueries
-from flexgrpc.ledger.sink import LedgerOutcomeSink
 from flexgrpc.ledger.store import LedgerStore
 from flexgrpc.ledger.writer import RecordWriter
-from flexgrpc.metrics import Metrics, OutcomeMetrics, metrics_app
+from flexgrpc.metrics import Metrics, RecordMetrics, metrics_app
 from flexgrpc.pricing.catalog import CatalogError, PriceCatalog
-from flexgrpc.pricing.outcome import OutcomePricer, is_billable_flex
+from flexgrpc.pricing.pricer import CatalogPricer, is_billable_flex
 from flexgrpc.providers.registry import default_adapters, route_base_urls
 from flexgrpc.providers.upstream import Timeouts, UpstreamClient
 from flexgrpc.rest import RestShim, loopback_target
 from flexgrpc.routing.flex_policy import LearnedFlexPolicy
-from flexgrpc.routing.outcome import OutcomeLog, OutcomeObserver, OutcomeObservers, OutcomeSink
 from flexgrpc.routing.race import FlexRace
+from flexgrpc.routing.recording import RecordLog, RecordObserver, RecordObservers, RecordSink
 from flexgrpc.routing.router import InFlight, Router
 
 log = logging.getLogger("flexgrpc.server")
@@ -68,7 +68,7 @@ def load_catalog(override: str | None) -> PriceCatalog:
 
 
 #: Methods that authenticate by other means than an API key.
-PUBLIC_METHODS = frozenset({"/flexinference.v1.BillingService/HandleStripeWebhook"})
+PUBLIC_METHODS = frozenset({WEBHOOK_METHOD})
 
 _SERVICES = {
     "AccountService": accounts_pb2.DESCRIPTOR.services_by_name["AccountService"],
@@ -90,21 +90,14 @@ class FlexServer:
         self,
         settings: Settings,
         extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
-        sink: OutcomeSink | None = None,
+        sink: RecordSink | None = None,
     ) -> None:
         self.settings = settings
         self._extra_handlers = extra_handlers
         self._engine = make_engine(settings.database_url)
         self.ledger = LedgerStore(make_sessionmaker(self._engine))
         catalog = load_catalog(settings.price_catalog)
-
-        def model_label(provider: str, model: str) -> str:
-            try:
-                return catalog.family(Provider(provider), model) or "other"
-            except ValueError:
-                return "other"
-
-        self.metrics = Metrics(model_label)
+        self.metrics = Metrics(catalog.metric_label)
         self._metrics_listener: HttpListener | None = None
         in_flight = InFlight()
         self.metrics.watch_in_flight(lambda: in_flight.count)
@@ -113,12 +106,12 @@ class FlexServer:
         )
         # Every request's record is made durable in the ledger before the end of its answer;
         # it is counted and logged once the answer has been released.
-        self.sink: OutcomeSink = sink or LedgerOutcomeSink(self.record_writer)
+        self.sink: RecordSink = sink or self.record_writer
         # Metrics are counted only where they are served: without an endpoint nobody reads them.
-        counted: list[OutcomeObserver] = (
-            [OutcomeMetrics(self.metrics)] if settings.metrics_port is not None else []
+        counted: list[RecordObserver] = (
+            [RecordMetrics(self.metrics)] if settings.metrics_port is not None else []
         )
-        self.observer = OutcomeObservers(*counted, OutcomeLog())
+        self.observer = RecordObservers(*counted, RecordLog())
         self.health = health.aio.HealthServicer()
         self.grpc_port: int | None = None
         self.http_port: int | None = None
@@ -145,12 +138,11 @@ class FlexServer:
             timeouts,
         )
         provider_keys = ProviderKeyCache(self.accounts, settings.auth_cache_ttl_s)
-        self.billing = build_billing(settings, make_sessionmaker(self._engine))
-        billing_gate = self.billing.gate
-
-        async def gate(organization_id: str, job: RouteJob) -> None:
-            # SPEC §6: while past due only billable flex stops; everything else keeps working.
-            await billing_gate.check(organization_id, billable=is_billable_flex(catalog, job))
+        self.billing = build_billing(
+            settings.billing,
+            make_sessionmaker(self._engine),
+            billable=functools.partial(is_billable_flex, catalog),
+        )
 
         self.router = Router(
             FlexRace(
@@ -161,8 +153,8 @@ class FlexServer:
             provider_keys.get,
             self.sink,
             observer=self.observer,
-            pricer=OutcomePricer(catalog),
-            gate=gate,
+            pricer=CatalogPricer(catalog),
+            gate=self.billing.gate.check_request,
             max_body_bytes=settings.max_message_bytes,
             in_flight=in_flight,
         )
@@ -193,6 +185,7 @@ class FlexServer:
         self.record_writer.start()
         if self.billing.scheduler is not None:
             self.billing.scheduler.start()
+        billing_servicer = BillingServicer(self.billing)
         authenticator = Authenticator(
             self.accounts,
             cache_ttl_s=s.auth_cache_ttl_s,
@@ -218,7 +211,7 @@ class FlexServer:
             accounts_pb2_grpc.add_AccountServiceServicer_to_server(account_servicer, registry)
             route_pb2_grpc.add_RouteServiceServicer_to_server(route_servicer, registry)
             usage_pb2_grpc.add_UsageServiceServicer_to_server(usage_servicer, registry)
-            billing_pb2_grpc.add_BillingServiceServicer_to_server(self.billing.servicer, registry)
+            billing_pb2_grpc.add_BillingServiceServicer_to_server(billing_servicer, registry)
         if self._extra_handlers:
             server.add_generic_rpc_handlers(list(self._extra_handlers))
             in_process.add_generic_rpc_handlers(self._extra_handlers)

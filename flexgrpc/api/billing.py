@@ -9,7 +9,7 @@ other caller reaches only its own organization (``organizations/-``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from flexinference.v1 import billing_pb2, billing_pb2_grpc
@@ -19,19 +19,15 @@ from flexgrpc.api.auth import current_principal
 from flexgrpc.api.convert import micro_usd, timestamp
 from flexgrpc.api.pagination import decode_token, encode_token, page_size, time_cursor
 from flexgrpc.api.resources import ORGANIZATIONS, SELF, organization_id
-from flexgrpc.billing.accounts import BillingAccounts
-from flexgrpc.billing.close import PeriodCloser
-from flexgrpc.billing.gate import BillingGate
-from flexgrpc.billing.payments import Payments
+from flexgrpc.billing.assembly import Billing
 from flexgrpc.billing.periods import Period
 from flexgrpc.billing.records import AccountSummary, AttemptInfo, CardInfo, InvoiceInfo
-from flexgrpc.billing.requests import RequestLog, check_request_id
-from flexgrpc.billing.webhooks import StripeWebhooks
+from flexgrpc.billing.requests import check_request_id
 from flexgrpc.errors import FlexError
 
 M = TypeVar("M", bound=message.Message)
 
-#: The webhook authenticates by Stripe's signature, not an API key (see server.PUBLIC_METHODS).
+#: The webhook authenticates by Stripe's signature, not an API key.
 WEBHOOK_METHOD = "/flexinference.v1.BillingService/HandleStripeWebhook"
 SIGNATURE_METADATA_KEY = "stripe-signature"
 
@@ -118,24 +114,14 @@ def _split(name: str, suffix: str, field: str, shape: str) -> tuple[str, str]:
 
 
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
-    def __init__(
-        self,
-        *,
-        accounts: BillingAccounts,
-        payments: Payments,
-        closer: PeriodCloser,
-        webhooks: StripeWebhooks,
-        requests: RequestLog,
-        gate: BillingGate,
-        operators: Collection[str] = (),
-    ) -> None:
-        self._accounts = accounts
-        self._payments = payments
-        self._closer = closer
-        self._webhooks = webhooks
-        self._requests = requests
-        self._gate = gate
-        self._operators = frozenset(operators)
+    def __init__(self, billing: Billing) -> None:
+        self._accounts = billing.accounts
+        self._payments = billing.payments
+        self._closer = billing.closer
+        self._webhooks = billing.webhooks
+        self._requests = billing.requests
+        self._gate = billing.gate
+        self._operators = frozenset(billing.operators)
 
     # --- who may act on what ------------------------------------------------------------
 

@@ -12,41 +12,11 @@ from google.api import httpbody_pb2
 from google.protobuf import duration_pb2
 
 from flexgrpc.api.auth import current_principal
-from flexgrpc.api.convert import cost, micro_usd
-from flexgrpc.domain import Provider, RaceOutcome, ServedTier, Surface
+from flexgrpc.api.convert import cost_message, micro_usd
+from flexgrpc.api.enums import OUTCOMES, ROUTES, SERVED_TIERS, SURFACE_OF
+from flexgrpc.domain import Cost, RequestRecord, Surface
 from flexgrpc.errors import FlexError
-from flexgrpc.routing.outcome import RoutingOutcome
 from flexgrpc.routing.router import Chunk, Completed, Part, Router, Settled
-
-_SURFACES = {
-    types_pb2.SURFACE_RESPONSES: Surface.RESPONSES,
-    types_pb2.SURFACE_CHAT_COMPLETIONS: Surface.CHAT_COMPLETIONS,
-    types_pb2.SURFACE_MESSAGES: Surface.MESSAGES,
-    types_pb2.SURFACE_INTERACTIONS: Surface.INTERACTIONS,
-}
-_SERVED = {
-    ServedTier.UNKNOWN: types_pb2.SERVED_TIER_UNSPECIFIED,
-    ServedTier.STANDARD: types_pb2.SERVED_TIER_STANDARD,
-    ServedTier.FLEX: types_pb2.SERVED_TIER_FLEX,
-    ServedTier.PRIORITY: types_pb2.SERVED_TIER_PRIORITY,
-    ServedTier.OTHER: types_pb2.SERVED_TIER_OTHER,
-}
-_OUTCOMES = {
-    RaceOutcome.FLEX_WON: types_pb2.RACE_OUTCOME_FLEX_WON,
-    RaceOutcome.FELL_BACK: types_pb2.RACE_OUTCOME_FELL_BACK,
-    RaceOutcome.FREE_TIER: types_pb2.RACE_OUTCOME_FREE_TIER,
-    RaceOutcome.FAILED: types_pb2.RACE_OUTCOME_FAILED,
-    RaceOutcome.CANCELED: types_pb2.RACE_OUTCOME_CANCELED,
-}
-_ROUTES = {
-    Provider.OPENAI.value: types_pb2.PROVIDER_ROUTE_OPENAI,
-    "openai": types_pb2.PROVIDER_ROUTE_OPENAI,
-    "google": types_pb2.PROVIDER_ROUTE_GOOGLE,
-    "anthropic": types_pb2.PROVIDER_ROUTE_ANTHROPIC,
-    "vertex": types_pb2.PROVIDER_ROUTE_VERTEX,
-    "bedrock": types_pb2.PROVIDER_ROUTE_BEDROCK,
-}
-
 
 TIER_HEADER = "x-flexinference-tier"
 REQUEST_ID_HEADER = "x-flexinference-request-id"
@@ -55,22 +25,22 @@ SAVINGS_HEADER = "x-flexinference-savings"
 COMMISSION_HEADER = "x-flexinference-commission"
 
 
-def money_metadata(outcome: RoutingOutcome) -> tuple[tuple[str, str], ...]:
+def money_metadata(money: Cost) -> tuple[tuple[str, str], ...]:
     """Cost (omitted when the model is unpriced), savings and commission, in micro-USD."""
     pairs = [
-        (SAVINGS_HEADER, str(micro_usd(outcome.savings_nano_usd))),
-        (COMMISSION_HEADER, str(micro_usd(outcome.commission_nano_usd))),
+        (SAVINGS_HEADER, str(micro_usd(money.savings_nano_usd))),
+        (COMMISSION_HEADER, str(micro_usd(money.commission_nano_usd))),
     ]
-    if outcome.priced:
-        pairs.insert(0, (COST_HEADER, str(micro_usd(outcome.actual_nano_usd))))
+    if money.actual_nano_usd is not None:
+        pairs.insert(0, (COST_HEADER, str(micro_usd(money.actual_nano_usd))))
     return tuple(pairs)
 
 
 def settled_metadata(part: Settled) -> tuple[tuple[str, str], ...]:
     """Initial metadata once the race settled; a non-streamed answer's money is final here."""
     pairs = ((REQUEST_ID_HEADER, part.request_id), (TIER_HEADER, part.served_tier.value))
-    if part.content_type == "application/json":
-        return pairs + money_metadata(part.record)
+    if part.cost is not None:
+        return pairs + money_metadata(part.cost)
     return pairs
 
 
@@ -84,23 +54,18 @@ def settled_result(settled: Settled, model: str = "") -> types_pb2.RoutingResult
     return types_pb2.RoutingResult(
         request_id=settled.request_id,
         model=model,
-        served_tier=_SERVED[settled.served_tier],
+        served_tier=SERVED_TIERS[settled.served_tier],
         provider_service_tier=settled.provider_service_tier,
-        outcome=_OUTCOMES[settled.outcome],
+        outcome=OUTCOMES[settled.outcome],
         flex_attempts=settled.flex_attempts,
         time_to_start=_duration(settled.time_to_start_s),
     )
 
 
-def final_result(outcome: RoutingOutcome) -> types_pb2.RoutingResult:
-    tokens = outcome.tokens
+def final_result(record: RequestRecord) -> types_pb2.RoutingResult:
+    tokens = record.tokens
     result = types_pb2.RoutingResult(
-        cost=cost(
-            outcome.actual_nano_usd,
-            outcome.standard_nano_usd,
-            outcome.savings_nano_usd,
-            outcome.commission_nano_usd,
-        ),
+        cost=cost_message(record.cost),
         tokens=types_pb2.TokenCounts(
             uncached_input_tokens=tokens.uncached_input,
             cached_input_tokens=tokens.cached_input,
@@ -108,16 +73,16 @@ def final_result(outcome: RoutingOutcome) -> types_pb2.RoutingResult:
             output_tokens=tokens.output,
             reasoning_tokens=tokens.reasoning,
         ),
-        request_id=outcome.request_id,
-        model=outcome.model,
-        provider=_ROUTES.get(outcome.route, types_pb2.PROVIDER_ROUTE_UNSPECIFIED),
-        served_tier=_SERVED[outcome.served_tier],
-        provider_service_tier=outcome.provider_service_tier,
-        outcome=_OUTCOMES[outcome.outcome],
-        flex_attempts=outcome.flex_attempts,
+        request_id=record.request_id,
+        model=record.model,
+        provider=ROUTES[record.route] if record.route else types_pb2.PROVIDER_ROUTE_UNSPECIFIED,
+        served_tier=SERVED_TIERS[record.served_tier],
+        provider_service_tier=record.provider_service_tier,
+        outcome=OUTCOMES[record.outcome],
+        flex_attempts=record.flex_attempts,
     )
-    if outcome.time_to_start_ms is not None:
-        result.time_to_start.FromMilliseconds(outcome.time_to_start_ms)
+    if record.time_to_start_ms is not None:
+        result.time_to_start.FromMilliseconds(record.time_to_start_ms)
     return result
 
 
@@ -162,7 +127,7 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
                 elif isinstance(part, Chunk):
                     yield httpbody_pb2.HttpBody(content_type=content_type, data=part.data)
                 elif content_type == "text/event-stream":
-                    context.set_trailing_metadata(money_metadata(part.outcome))
+                    context.set_trailing_metadata(money_metadata(part.record.cost))
 
     async def CreateResponse(
         self, request: route_pb2.CreateResponseRequest, context: Any
@@ -191,7 +156,7 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
     def _typed_parts(
         self, request: route_pb2.RouteRequest | route_pb2.StreamRouteRequest, stream: bool
     ) -> AsyncGenerator[Part, None]:
-        surface = _SURFACES.get(request.surface)
+        surface = SURFACE_OF.get(request.surface)
         if surface is None:
             raise FlexError(
                 "invalid_argument",
@@ -220,7 +185,7 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
                 elif isinstance(part, Chunk):
                     answer += part.data
                 elif isinstance(part, Completed):
-                    result = final_result(part.outcome)
+                    result = final_result(part.record)
         body = httpbody_pb2.HttpBody(content_type="application/json", data=answer)
         return route_pb2.RouteResponse(body=body, result=result)
 
@@ -237,4 +202,4 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
                     chunk = httpbody_pb2.HttpBody(content_type="text/event-stream", data=part.data)
                     yield route_pb2.StreamRouteResponse(chunk=chunk)
                 else:
-                    yield route_pb2.StreamRouteResponse(completed=final_result(part.outcome))
+                    yield route_pb2.StreamRouteResponse(completed=final_result(part.record))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
+from collections.abc import Mapping
 from typing import Any
 
 from flexinference.v1 import types_pb2, usage_pb2, usage_pb2_grpc
@@ -12,45 +12,23 @@ from google.protobuf import timestamp_pb2
 from google.type import date_pb2
 
 from flexgrpc.api.auth import current_principal
-from flexgrpc.api.convert import cost, timestamp
+from flexgrpc.api.convert import cost_message, money_message, timestamp
+from flexgrpc.api.enums import (
+    FIXED_TIERS,
+    OUTCOME_OF,
+    OUTCOMES,
+    ROUTES,
+    SERVED_TIER_OF,
+    SERVED_TIERS,
+    SURFACES,
+)
 from flexgrpc.api.pagination import decode_token, encode_token, page_size, time_cursor
 from flexgrpc.api.resources import organization_id
-from flexgrpc.db.models import UsageRecord
+from flexgrpc.domain import RequestRecord, ServedTier, StartWithin
 from flexgrpc.errors import FlexError
 from flexgrpc.ledger.queries import RecordFilter, Summary, UsageQueries
 from flexgrpc.pricing.money import parse_usd_per_million
 
-_SERVED = {
-    "standard": types_pb2.SERVED_TIER_STANDARD,
-    "flex": types_pb2.SERVED_TIER_FLEX,
-    "priority": types_pb2.SERVED_TIER_PRIORITY,
-    "other": types_pb2.SERVED_TIER_OTHER,
-}
-_SERVED_NAMES = {v: k for k, v in _SERVED.items()}
-_OUTCOMES = {
-    "flex_won": types_pb2.RACE_OUTCOME_FLEX_WON,
-    "fell_back": types_pb2.RACE_OUTCOME_FELL_BACK,
-    "free_tier": types_pb2.RACE_OUTCOME_FREE_TIER,
-    "failed": types_pb2.RACE_OUTCOME_FAILED,
-    "canceled": types_pb2.RACE_OUTCOME_CANCELED,
-}
-_OUTCOME_NAMES = {v: k for k, v in _OUTCOMES.items()}
-_SURFACES = {
-    "responses": types_pb2.SURFACE_RESPONSES,
-    "chat_completions": types_pb2.SURFACE_CHAT_COMPLETIONS,
-    "messages": types_pb2.SURFACE_MESSAGES,
-    "interactions": types_pb2.SURFACE_INTERACTIONS,
-}
-_ROUTES = {
-    "openai": types_pb2.PROVIDER_ROUTE_OPENAI,
-    "google": types_pb2.PROVIDER_ROUTE_GOOGLE,
-    "anthropic": types_pb2.PROVIDER_ROUTE_ANTHROPIC,
-}
-_TIERS = {
-    "default": types_pb2.START_TIER_DEFAULT,
-    "priority": types_pb2.START_TIER_PRIORITY,
-    "auto": types_pb2.START_TIER_AUTO,
-}
 _GROUPING = {
     usage_pb2.SUMMARY_GROUPING_UNSPECIFIED: (True, True),
     usage_pb2.SUMMARY_GROUPING_MODEL_DAY: (True, True),
@@ -60,12 +38,13 @@ _GROUPING = {
 }
 
 
-def _requested(value: str) -> types_pb2.RequestedTier:
-    if value.startswith("flex:"):
-        requested = types_pb2.RequestedTier()
-        requested.flex_window.FromMilliseconds(int(value.removeprefix("flex:")))
-        return requested
-    return types_pb2.RequestedTier(tier=_TIERS.get(value, types_pb2.START_TIER_UNSPECIFIED))
+def _requested(requested: StartWithin | None) -> types_pb2.RequestedTier:
+    message = types_pb2.RequestedTier()
+    if requested is not None and requested.window_ms is not None:
+        message.flex_window.FromMilliseconds(requested.window_ms)
+    elif requested is not None and requested.tier is not None:
+        message.tier = FIXED_TIERS[requested.tier]
+    return message
 
 
 def _per_mtok(rates: dict[str, Any], name: str) -> int:
@@ -75,13 +54,13 @@ def _per_mtok(rates: dict[str, Any], name: str) -> int:
     return int(parse_usd_per_million(raw)) if isinstance(raw, str) else 0
 
 
-def _prices(data: dict[str, Any], key: str) -> usage_pb2.TierPrices | None:
+def _prices(data: Mapping[str, Any], key: str) -> usage_pb2.TierPrices | None:
     side = data.get(key)
     if not isinstance(side, dict) or not isinstance(side.get("usd_per_million_tokens"), dict):
         return None
     rates = side["usd_per_million_tokens"]
     return usage_pb2.TierPrices(
-        tier=_SERVED.get(str(side.get("tier", "")), types_pb2.SERVED_TIER_UNSPECIFIED),
+        tier=_price_tier(side.get("tier")),
         input_micro_usd_per_mtok=_per_mtok(rates, "input"),
         cached_input_micro_usd_per_mtok=_per_mtok(rates, "cached_input"),
         cache_write_micro_usd_per_mtok=_per_mtok(rates, "cache_write"),
@@ -90,36 +69,42 @@ def _prices(data: dict[str, Any], key: str) -> usage_pb2.TierPrices | None:
     )
 
 
-def record_message(r: UsageRecord) -> usage_pb2.UsageRecord:
+def _price_tier(name: Any) -> types_pb2.ServedTier.ValueType:
+    try:
+        return SERVED_TIERS[ServedTier(name)]
+    except ValueError:
+        return types_pb2.SERVED_TIER_UNSPECIFIED
+
+
+def record_message(r: RequestRecord) -> usage_pb2.UsageRecord:
+    tokens = r.tokens
     message = usage_pb2.UsageRecord(
         name=f"organizations/{r.organization_id}/usageRecords/{r.request_id}",
         request_id=r.request_id,
         api_key_id=r.api_key_id,
-        surface=_SURFACES.get(r.surface, types_pb2.SURFACE_UNSPECIFIED),
+        surface=SURFACES[r.surface],
         model=r.model,
-        provider=_ROUTES.get(r.route, types_pb2.PROVIDER_ROUTE_UNSPECIFIED),
+        provider=ROUTES[r.route] if r.route is not None else types_pb2.PROVIDER_ROUTE_UNSPECIFIED,
         requested_tier=_requested(r.requested),
-        served_tier=_SERVED.get(r.served_tier, types_pb2.SERVED_TIER_UNSPECIFIED),
+        served_tier=SERVED_TIERS[r.served_tier],
         provider_service_tier=r.provider_service_tier,
-        outcome=_OUTCOMES.get(r.outcome, types_pb2.RACE_OUTCOME_UNSPECIFIED),
+        outcome=OUTCOMES[r.outcome],
         flex_attempts=r.flex_attempts,
         tokens=types_pb2.TokenCounts(
-            uncached_input_tokens=r.uncached_input_tokens,
-            cached_input_tokens=r.cached_input_tokens,
-            cache_write_tokens=r.cache_write_tokens,
-            output_tokens=r.output_tokens,
-            reasoning_tokens=r.reasoning_tokens,
+            uncached_input_tokens=tokens.uncached_input,
+            cached_input_tokens=tokens.cached_input,
+            cache_write_tokens=tokens.cache_write,
+            output_tokens=tokens.output,
+            reasoning_tokens=tokens.reasoning,
         ),
-        cost=cost(
-            r.actual_nano_usd, r.standard_nano_usd, r.savings_nano_usd, r.commission_nano_usd
-        ),
+        cost=cost_message(r.cost),
         error_code=r.error_code,
         create_time=timestamp(r.create_time),
         complete_time=timestamp(r.complete_time),
     )
     if r.time_to_start_ms is not None:
         message.time_to_start.FromMilliseconds(r.time_to_start_ms)
-    prices = json.loads(r.prices or "{}")
+    prices = r.cost.prices
     for key, field in (("actual", "actual_prices"), ("standard", "standard_prices")):
         found = _prices(prices, key)
         if found is not None:
@@ -135,7 +120,7 @@ def _summary_message(s: Summary) -> usage_pb2.UsageSummary:
         flex_won_count=s.flex_won,
         flex_share=s.flex_races / s.requests if s.requests else 0.0,
         flex_win_rate=s.flex_won / s.flex_races if s.flex_races else 0.0,
-        cost=cost(
+        cost=money_message(
             s.actual_nano_usd, s.standard_nano_usd, s.savings_nano_usd, s.commission_nano_usd
         ),
     )
@@ -164,8 +149,8 @@ class UsageServicer(usage_pb2_grpc.UsageServiceServicer):
             start_time=start,
             end_time=end,
             model=request.model or None,
-            served_tier=_SERVED_NAMES.get(request.served_tier),
-            outcome=_OUTCOME_NAMES.get(request.outcome),
+            served_tier=SERVED_TIER_OF.get(request.served_tier),
+            outcome=OUTCOME_OF.get(request.outcome),
         )
         size = page_size(request.page_size)
         arguments = {

@@ -26,8 +26,9 @@ from flexgrpc.billing.records import (
     utc_now,
 )
 from flexgrpc.db.engine import write_session
-from flexgrpc.db.models import BillingAccount, Invoice, Organization, PaymentAttempt, UsageRecord
+from flexgrpc.db.models import BillingAccount, Invoice, Organization, PaymentAttempt
 from flexgrpc.errors import FlexError
+from flexgrpc.ledger.balances import commission_earned
 
 
 def _unavailable(exc: Exception) -> FlexError:
@@ -154,14 +155,7 @@ class BillingAccounts:
     def summary(self, organization_id: str) -> AccountSummary:
         with self._sessions() as session:
             account = session.get(BillingAccount, organization_id)
-            commission = int(
-                session.scalar(
-                    select(func.coalesce(func.sum(UsageRecord.commission_nano_usd), 0)).where(
-                        UsageRecord.organization_id == organization_id
-                    )
-                )
-                or 0
-            )
+            commission = commission_earned(session, organization_id)
             unpaid_due = case((Invoice.state.in_(UNPAID), Invoice.amount_due_nano_usd), else_=0)
             overdue = case((Invoice.state == "past_due", Invoice.amount_due_nano_usd), else_=0)
             invoiced, unpaid, past_due = (

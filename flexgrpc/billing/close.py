@@ -37,14 +37,15 @@ from flexgrpc.billing.records import (
     CHARGE_THRESHOLD_NANO,
     NANO_PER_CENT,
     Clock,
-    insert_ignoring_conflicts,
     lock_account,
     new_id,
     utc_now,
 )
 from flexgrpc.db.engine import write_session
-from flexgrpc.db.models import BillingPeriod, Invoice, UsageRecord
+from flexgrpc.db.inserts import insert_ignoring_conflicts
+from flexgrpc.db.models import BillingPeriod, Invoice
 from flexgrpc.errors import FlexError
+from flexgrpc.ledger.balances import commission_by_organization, commission_earned
 
 log = logging.getLogger("flexgrpc.billing")
 
@@ -125,13 +126,7 @@ class PeriodCloser:
     def _candidates(self, period: Period) -> list[str]:
         """Organizations that may owe something for ``period`` (a cheap, unlocked superset)."""
         with self._sessions() as session:
-            commission = dict(
-                session.execute(
-                    select(UsageRecord.organization_id, func.sum(UsageRecord.commission_nano_usd))
-                    .where(UsageRecord.create_time < period.end)
-                    .group_by(UsageRecord.organization_id)
-                ).all()
-            )
+            commission = commission_by_organization(session, before=period.end)
             invoiced = dict(
                 session.execute(
                     select(Invoice.organization_id, func.sum(Invoice.commission_nano_usd)).group_by(
@@ -144,11 +139,7 @@ class PeriodCloser:
                     select(Invoice.organization_id).where(Invoice.carried_out_nano_usd > 0)
                 ).all()
             )
-        owing = {
-            org
-            for org, total in commission.items()
-            if int(total or 0) > int(invoiced.get(org) or 0)
-        }
+        owing = {org for org, total in commission.items() if total > int(invoiced.get(org) or 0)}
         return sorted(owing | carrying)
 
     def _close_organization(self, organization_id: str, period: Period) -> bool:
@@ -177,15 +168,7 @@ class PeriodCloser:
         if latest is not None and latest.period >= str(period):
             # Closed already — or a later month was closed first and billed all of this one.
             return False
-        total = int(
-            session.scalar(
-                select(func.coalesce(func.sum(UsageRecord.commission_nano_usd), 0)).where(
-                    UsageRecord.organization_id == organization_id,
-                    UsageRecord.create_time < period.end,
-                )
-            )
-            or 0
-        )
+        total = commission_earned(session, organization_id, before=period.end)
         invoiced = int(
             session.scalar(
                 select(func.coalesce(func.sum(Invoice.commission_nano_usd), 0)).where(

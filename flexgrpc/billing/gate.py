@@ -1,7 +1,8 @@
 """The 402 gate: billable flex requests of a past-due organization get ``payment_required``.
 
-"Billable" is decided by the caller (a start window on a priced, non-Anthropic model): the gate
-only answers whether such a request may go ahead. The standing of each organization is read
+"Billable" is a rule handed in (a start window on a priced, non-Anthropic model,
+``flexgrpc.pricing.pricer.is_billable_flex``): the gate only answers whether such a request may
+go ahead. The standing of each organization is read
 from the database and cached for at most ``ttl_s`` (≤ 5 s), so a payment settled on any replica
 lifts the gate everywhere within that time, with one small query per organization per TTL —
 concurrent requests of one organization share a single lookup.
@@ -21,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flexgrpc.db.models import BillingAccount
+from flexgrpc.domain import RouteJob
 from flexgrpc.errors import FlexError
 
 log = logging.getLogger("flexgrpc.billing.gate")
@@ -43,6 +45,7 @@ class BillingGate:
         self,
         sessions: sessionmaker[Session],
         *,
+        billable: Callable[[RouteJob], bool],
         ttl_s: float = 2.0,
         require_card: bool = False,
         clock: Callable[[], float] = time.monotonic,
@@ -50,11 +53,17 @@ class BillingGate:
         if not 0 <= ttl_s <= MAX_TTL_S:
             raise ValueError(f"the billing gate's cache TTL must be within 0..{MAX_TTL_S} s")
         self._sessions = sessions
+        self._billable = billable
         self._ttl = ttl_s
         self._require_card = require_card
         self._clock = clock
         self._cache: dict[str, tuple[float, Standing]] = {}
         self._lookups: dict[str, asyncio.Future[Standing]] = {}
+
+    async def check_request(self, organization_id: str, job: RouteJob) -> None:
+        """Raise ``payment_required`` if this request of the organization must wait (SPEC §6:
+        while past due only billable flex stops; everything else keeps working)."""
+        await self.check(organization_id, billable=self._billable(job))
 
     async def check(self, organization_id: str, *, billable: bool) -> None:
         """Raise ``payment_required`` if a billable request of this organization must wait."""

@@ -40,46 +40,19 @@ from flexgrpc.billing.records import (
     NANO_PER_CENT,
     AttemptInfo,
     Clock,
-    insert_ignoring_conflicts,
     lock_account,
     lock_invoice,
     new_id,
     utc_now,
 )
 from flexgrpc.db.engine import write_session
-from flexgrpc.db.models import BillingAccount, Invoice, LedgerEntry, PaymentAttempt
-from flexgrpc.ledger.records import CLEARING, RECEIVABLE
+from flexgrpc.db.models import BillingAccount, Invoice, PaymentAttempt
+from flexgrpc.ledger.balances import post_payment
 
 log = logging.getLogger("flexgrpc.billing")
 
 IN_FLIGHT = ("pending", "unknown")
 UNPAID = ("open", "past_due")
-
-
-def payment_transaction(payment_intent_id: str) -> str:
-    return f"payment:{payment_intent_id}"
-
-
-def post_payment(
-    session: Session,
-    organization_id: str,
-    payment_intent_id: str,
-    amount_nano: int,
-    now: dt.datetime,
-) -> bool:
-    """Debit clearing, credit the receivable; once per PaymentIntent. True if posted now."""
-    transaction = payment_transaction(payment_intent_id)
-    rows = [
-        {
-            "transaction_id": transaction,
-            "organization_id": organization_id,
-            "account": account,
-            "amount_nano_usd": amount,
-            "create_time": now,
-        }
-        for account, amount in ((CLEARING, amount_nano), (RECEIVABLE, -amount_nano))
-    ]
-    return insert_ignoring_conflicts(session, LedgerEntry, rows) > 0
 
 
 class _Step(enum.Enum):

@@ -1,5 +1,5 @@
 """What billing hands to its callers: immutable views of accounts, invoices and attempts, plus
-the small database helpers every billing transaction shares (locking, idempotent inserts).
+the locking helpers every billing transaction shares.
 
 Lock order, everywhere: the organization's ``billing_accounts`` row first, then its invoices.
 One order means two transactions on PostgreSQL can wait for each other but never deadlock.
@@ -11,13 +11,13 @@ import datetime as dt
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-from sqlalchemy import Insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flexgrpc.db.models import Base, BillingAccount, Invoice, PaymentAttempt
+from flexgrpc.db.inserts import insert_ignoring_conflicts
+from flexgrpc.db.models import BillingAccount, Invoice, PaymentAttempt
 
 Clock = Callable[[], dt.datetime]
 
@@ -35,29 +35,6 @@ def new_id(kind: str) -> str:
     # Random, not derived from the organization and period: a key reused across two databases
     # pointed at one Stripe account (a staging reset) must never match an older charge.
     return f"{kind}_{secrets.token_hex(8)}"
-
-
-def insert_ignoring_conflicts(
-    session: Session, model: type[Base], rows: list[dict[str, Any]]
-) -> int:
-    """Insert ``rows``, skipping any that collide with a unique key; the number inserted."""
-    if not rows:
-        return 0
-    statement: Insert
-    if session.get_bind().dialect.name == "postgresql":
-        statement = postgresql.insert(model).on_conflict_do_nothing()
-    else:
-        statement = sqlite.insert(model).on_conflict_do_nothing()
-    inserted = 0
-    # Core, not the ORM's bulk insert; and SQLAlchemy reports an INSERT's rowcount only when
-    # asked to preserve it (psycopg otherwise says -1).
-    connection = session.connection()
-    for row in rows:  # per row: rowcount of an executemany is not reliable on every driver
-        result = connection.execute(
-            statement.values(**row), execution_options={"preserve_rowcount": True}
-        )
-        inserted += max(result.rowcount, 0)
-    return inserted
 
 
 def lock_account(session: Session, organization_id: str, now: dt.datetime) -> BillingAccount:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from flexgrpc.billing.records import Clock, insert_ignoring_conflicts, utc_now
+from flexgrpc.billing.records import Clock, utc_now
 from flexgrpc.db.engine import write_session
+from flexgrpc.db.inserts import insert_ignoring_conflicts
 from flexgrpc.db.models import BillingRequest
 from flexgrpc.errors import FlexError
 

@@ -37,8 +37,9 @@ from flexgrpc.billing.gateway import (
     is_hard_decline,
 )
 from flexgrpc.billing.payments import Payments
-from flexgrpc.billing.records import Clock, insert_ignoring_conflicts, utc_now
+from flexgrpc.billing.records import Clock, utc_now
 from flexgrpc.db.engine import write_session
+from flexgrpc.db.inserts import insert_ignoring_conflicts
 from flexgrpc.db.models import PaymentAttempt, StripeEvent
 from flexgrpc.errors import FlexError
 

@@ -12,6 +12,8 @@ project's own.
 
 from flexgrpc.domain.job import ROUTER_FIELDS, Backoff, RetryPolicy, RouteJob
 from flexgrpc.domain.record import (
+    NO_TOKENS,
+    UNPRICED,
     CommissionReason,
     Cost,
     RaceOutcome,
@@ -39,9 +41,11 @@ from flexgrpc.domain.tiers import (
 
 __all__ = [
     "DIRECT_ROUTES",
+    "NO_TOKENS",
     "PLANNED_ROUTES",
     "ROUTER_FIELDS",
     "ROUTE_PROVIDERS",
+    "UNPRICED",
     "Backoff",
     "CommissionReason",
     "Cost",

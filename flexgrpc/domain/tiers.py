@@ -126,8 +126,7 @@ def upstream_tier_for(provider: Provider, tier: FixedTier) -> UpstreamTier | Non
     return wanted if tier_exists(provider, wanted) else None
 
 
-def served_tier(provider: Provider, reported: str | None) -> ServedTier:
-    """The router's name for the tier ``provider`` reported (``UNKNOWN`` when it said none)."""
-    if not reported:
-        return ServedTier.UNKNOWN
+def served_tier(provider: Provider, reported: str) -> ServedTier:
+    """The router's name for the tier ``provider`` reported (``OTHER`` for anything it does not
+    know, an empty report included: the answer came, from a tier it did not name)."""
     return _SERVED[provider].get(reported, ServedTier.OTHER)

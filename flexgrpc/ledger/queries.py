@@ -10,6 +10,8 @@ from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flexgrpc.db.models import UsageRecord
+from flexgrpc.domain import RaceOutcome, RequestRecord, ServedTier
+from flexgrpc.ledger.rows import FLEX_PREFIX, record_of
 
 AnySelect = Select[*tuple[Any, ...]]
 
@@ -20,8 +22,8 @@ class RecordFilter:
     start_time: dt.datetime | None = None
     end_time: dt.datetime | None = None
     model: str | None = None
-    served_tier: str | None = None
-    outcome: str | None = None
+    served_tier: ServedTier | None = None
+    outcome: RaceOutcome | None = None
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,10 @@ def _filtered(query: AnySelect, f: RecordFilter) -> AnySelect:
         query = query.where(UsageRecord.create_time < f.end_time)
     if f.model:
         query = query.where(UsageRecord.model == f.model)
-    if f.served_tier:
-        query = query.where(UsageRecord.served_tier == f.served_tier)
-    if f.outcome:
-        query = query.where(UsageRecord.outcome == f.outcome)
+    if f.served_tier is not None:
+        query = query.where(UsageRecord.served_tier == f.served_tier.value)
+    if f.outcome is not None:
+        query = query.where(UsageRecord.outcome == f.outcome.value)
     return query
 
 
@@ -58,7 +60,7 @@ class UsageQueries:
 
     def page(
         self, f: RecordFilter, limit: int, after: tuple[dt.datetime, str] | None
-    ) -> list[UsageRecord]:
+    ) -> list[RequestRecord]:
         """Up to ``limit`` records, newest first, strictly after the ``(time, id)`` cursor."""
         query = _filtered(select(UsageRecord), f)
         if after is not None:
@@ -71,12 +73,14 @@ class UsageQueries:
             )
         query = query.order_by(UsageRecord.create_time.desc(), UsageRecord.request_id.desc())
         with self._sessions() as session:
-            return list(session.scalars(query.limit(limit)))
+            return [record_of(row) for row in session.scalars(query.limit(limit))]
 
-    def get(self, organization_id: str, request_id: str) -> UsageRecord | None:
+    def get(self, organization_id: str, request_id: str) -> RequestRecord | None:
         with self._sessions() as session:
             found = session.get(UsageRecord, request_id)
-        return found if found is not None and found.organization_id == organization_id else None
+            if found is None or found.organization_id != organization_id:
+                return None
+            return record_of(found)
 
     def summarize(self, f: RecordFilter, *, by_model: bool, by_day: bool) -> list[Summary]:
         """Totals per group (ordered by day, then model); one row when not grouped."""
@@ -85,8 +89,8 @@ class UsageQueries:
             for c, wanted in ((UsageRecord.create_day, by_day), (UsageRecord.model, by_model))
             if wanted
         ]
-        raced = case((UsageRecord.requested.like("flex:%"), 1), else_=0)
-        won = case((UsageRecord.outcome == "flex_won", 1), else_=0)
+        raced = case((UsageRecord.requested.like(f"{FLEX_PREFIX}%"), 1), else_=0)
+        won = case((UsageRecord.outcome == RaceOutcome.FLEX_WON.value, 1), else_=0)
         query: AnySelect = select(
             *keys,
             func.count(),

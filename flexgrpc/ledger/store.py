@@ -9,43 +9,20 @@ writes nothing twice: the usage record is keyed by request id and each ledger le
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 from collections.abc import Sequence
-from operator import attrgetter
 from typing import Any, Final
 
-import orjson
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
 
 from flexgrpc.db.engine import is_sqlite_file
+from flexgrpc.db.inserts import IgnoringInsert
 from flexgrpc.db.models import LedgerEntry, UsageRecord
-from flexgrpc.ledger.bulk_insert import BulkInsert
-from flexgrpc.ledger.records import COMMISSION_REVENUE, RECEIVABLE, UsageRow
-
-_USAGE_KEYS: Final = tuple(column.key for column in UsageRecord.__table__.columns)
-#: ``UsageRow`` names its fields after the columns, so one C-level getter reads a whole row.
-_USAGE_VALUES: Final = attrgetter(*_USAGE_KEYS)
-_PRICES_AT: Final = _USAGE_KEYS.index("prices")
-
-
-def _prices_json(prices: dict[str, Any]) -> str:
-    """The prices a record was charged at, as sorted compact JSON. orjson takes a tenth of
-    json.dumps's time here, on the path each caller waits on; it refuses integers beyond 64
-    bits, which the standard encoder still writes."""
-    try:
-        return orjson.dumps(prices, option=orjson.OPT_SORT_KEYS).decode()
-    except TypeError:
-        return json.dumps(prices, sort_keys=True, separators=(",", ":"))
-
-
-def _usage_values(row: UsageRow) -> list[Any]:
-    values = list(_USAGE_VALUES(row))
-    values[_PRICES_AT] = _prices_json(row.prices)
-    return values
-
+from flexgrpc.domain import RequestRecord
+from flexgrpc.ledger import rows
+from flexgrpc.ledger.records import COMMISSION_REVENUE, RECEIVABLE, commission_transaction
 
 _ENTRY_KEYS: Final = (
     "transaction_id",
@@ -75,8 +52,8 @@ class LedgerStore:
         self._engine = engine
         self._begin = "BEGIN IMMEDIATE" if engine.dialect.name == "sqlite" else None
         self._local = is_sqlite_file(engine)
-        self._records = BulkInsert(engine, UsageRecord, _USAGE_KEYS)
-        self._entries = BulkInsert(engine, LedgerEntry, _ENTRY_KEYS)
+        self._records = IgnoringInsert(engine.dialect, UsageRecord, rows.COLUMNS)
+        self._entries = IgnoringInsert(engine.dialect, LedgerEntry, _ENTRY_KEYS)
 
     @property
     def local(self) -> bool:
@@ -102,26 +79,23 @@ class LedgerStore:
         return self._engine.raw_connection()
 
     def write(
-        self, rows: Sequence[UsageRow], connection: PoolProxiedConnection | None = None
+        self, records: Sequence[RequestRecord], connection: PoolProxiedConnection | None = None
     ) -> None:
-        """Store ``rows`` and their commissions durably, in one transaction: on ``connection``
+        """Store ``records`` and their commissions durably, in one transaction: on ``connection``
         if given (it stays open), else on one taken from the pool for this call.
 
         A writer that commits one transaction after another keeps its connection: checking one
         out of the pool and back in costs as much as converting the record's values."""
         now = dt.datetime.now(dt.UTC)
         entries: list[tuple[Any, ...]] = []
-        for row in rows:
-            if row.commission_nano_usd > 0:
-                transaction = row.commission_transaction()
-                entries.append(
-                    (transaction, row.organization_id, RECEIVABLE, row.commission_nano_usd, now)
-                )
-                entries.append(
-                    (transaction, row.organization_id, COMMISSION_REVENUE,
-                     -row.commission_nano_usd, now)
-                )  # fmt: skip
-        records = self._records.parameters([_usage_values(row) for row in rows])
+        for record in records:
+            commission = record.cost.commission_nano_usd
+            if commission > 0:
+                transaction = commission_transaction(record.request_id)
+                org = record.organization_id
+                entries.append((transaction, org, RECEIVABLE, commission, now))
+                entries.append((transaction, org, COMMISSION_REVENUE, -commission, now))
+        parameters = self._records.parameters([rows.values(record) for record in records])
         owned = connection is None
         if connection is None:
             connection = self._engine.raw_connection()
@@ -131,7 +105,7 @@ class LedgerStore:
                 # Take SQLite's write lock up front so a concurrent writer waits (busy timeout)
                 # instead of failing; see flexgrpc.db.engine.
                 cursor.execute(self._begin)
-            cursor.executemany(self._records.sql, records)
+            cursor.executemany(self._records.sql, parameters)
             if entries:
                 cursor.executemany(self._entries.sql, self._entries.parameters(entries))
             connection.commit()

@@ -30,12 +30,12 @@ from collections.abc import Callable
 
 from sqlalchemy.pool import PoolProxiedConnection
 
-from flexgrpc.ledger.records import UsageRow
+from flexgrpc.domain import RequestRecord
 from flexgrpc.ledger.store import LedgerStore, is_lock_conflict
 
 log = logging.getLogger("flexgrpc.ledger")
 
-_Pending = tuple[UsageRow, "asyncio.Future[None]"]
+_Pending = tuple[RequestRecord, "asyncio.Future[None]"]
 _STOP: list[_Pending] = []  # queued by ``stop``: write what came before it, then end the thread
 
 
@@ -85,8 +85,8 @@ class RecordWriter:
         self._thread.start()
         self._open = True
 
-    async def record(self, row: UsageRow) -> None:
-        """Store ``row``; return once it is committed (raise if it could not be)."""
+    async def record(self, record: RequestRecord) -> None:
+        """Store ``record``; return once it is committed (raise if it could not be)."""
         if not self._open or self._loop is None:
             raise RuntimeError("the record writer is not running")
         if (
@@ -94,17 +94,17 @@ class RecordWriter:
             and not self._pending
             and not self._in_thread
             and self._alone()
-            and self._commit_inline(row)
+            and self._commit_inline(record)
         ):
             return
         future: asyncio.Future[None] = self._loop.create_future()
         if not self._pending:
             self._loop.call_soon(self._hand_over)
-        self._pending.append((row, future))
+        self._pending.append((record, future))
         # A cancelled caller cancels only its wait: the row is queued and is written anyway.
         await future
 
-    def _commit_inline(self, row: UsageRow) -> bool:
+    def _commit_inline(self, row: RequestRecord) -> bool:
         """Commit ``row`` here, on the loop; ``False`` if it was not stored (the thread then
         takes it: it waits for a lock held elsewhere, and reports a failure as it would any)."""
         started = time.perf_counter()
@@ -165,7 +165,7 @@ class RecordWriter:
             return
         self._settle_soon(batch, started, None)
 
-    def _write(self, rows: list[UsageRow]) -> None:
+    def _write(self, rows: list[RequestRecord]) -> None:
         """One transaction on the thread's kept connection (kept because checking one out of
         the pool and back in per transaction cost as much as converting the record)."""
         kept = self._connection is not None

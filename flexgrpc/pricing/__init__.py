@@ -2,8 +2,9 @@
 
 - ``catalog``: the price catalog (``catalog.json`` plus an operator override), validated at load.
 - ``money``: integer money units (pico-, nano-, micro-USD) and the one rounding rule.
-- ``usage``: one normaliser per upstream wire format → ``NormalisedUsage``.
-- ``cost``: ``price_request`` → ``Pricing`` (actual, standard, savings, commission, reason).
+- ``usage``: one normaliser per upstream wire format → ``flexgrpc.domain.TokenCounts``.
+- ``cost``: ``price_request`` → ``flexgrpc.domain.Cost`` (actual, standard, savings, commission,
+  reason); ``pricer``: the router's pricer over a catalog.
 """
 
 from flexgrpc.pricing.catalog import (
@@ -16,10 +17,9 @@ from flexgrpc.pricing.catalog import (
     TierPrices,
     TokenRates,
 )
-from flexgrpc.pricing.cost import CommissionReason, MicroAmounts, Pricing, price_request
+from flexgrpc.pricing.cost import MicroAmounts, micro_amounts, price_request
 from flexgrpc.pricing.money import MicroUSD, NanoUSD, PicoUSD
 from flexgrpc.pricing.usage import (
-    NormalisedUsage,
     UsageFormat,
     normalise_anthropic_messages,
     normalise_gemini_interactions,
@@ -31,21 +31,19 @@ from flexgrpc.pricing.usage import (
 
 __all__ = [
     "CatalogError",
-    "CommissionReason",
     "LongContextBand",
     "MicroAmounts",
     "MicroUSD",
     "ModelPrices",
     "NanoUSD",
-    "NormalisedUsage",
     "PicoUSD",
     "PriceCatalog",
     "PriceQuote",
     "PriceTier",
-    "Pricing",
     "TierPrices",
     "TokenRates",
     "UsageFormat",
+    "micro_amounts",
     "normalise_anthropic_messages",
     "normalise_gemini_interactions",
     "normalise_openai_chat",

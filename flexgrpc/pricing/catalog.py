@@ -46,7 +46,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-from flexgrpc.domain import Provider, UpstreamTier, tier_exists
+from flexgrpc.domain import Provider, TokenCounts, UpstreamTier, tier_exists
 from flexgrpc.pricing.flex_models import FlexCatalog
 from flexgrpc.pricing.money import (
     PicoUSD,
@@ -54,7 +54,6 @@ from flexgrpc.pricing.money import (
     format_usd_per_million,
     parse_usd_per_million,
 )
-from flexgrpc.pricing.usage import NormalisedUsage
 
 CATALOG_FILE: Final = "catalog.json"
 _FLEX_MODELS_FILE: Final = "flex_models.json"
@@ -91,7 +90,7 @@ class TokenRates:
     output: PicoUSD
     cache_write: PicoUSD | None = None
 
-    def cost(self, usage: NormalisedUsage) -> PicoUSD | None:
+    def cost(self, usage: TokenCounts) -> PicoUSD | None:
         """The exact cost of ``usage`` in pico-USD; ``None`` if it wrote a cache with no price."""
         if usage.cache_write and self.cache_write is None:
             return None
@@ -177,7 +176,7 @@ class PriceQuote:
     #: ``None`` when the band's price is not known (the request is unpriced).
     rates: TokenRates | None
 
-    def cost(self, usage: NormalisedUsage) -> PicoUSD | None:
+    def cost(self, usage: TokenCounts) -> PicoUSD | None:
         return self.rates.cost(usage) if self.rates is not None else None
 
     def record(self) -> dict[str, Any]:
@@ -259,6 +258,14 @@ class PriceCatalog:
         """The priced family ``model`` belongs to (a snapshot belongs to its base model)."""
         match = self._matcher.family_of(provider, model)
         return match.family if match is not None else None
+
+    def metric_label(self, provider: str, model: str) -> str:
+        """The bounded label a model is counted under in metrics: its priced family, or
+        ``other`` (a caller could otherwise mint a series per made-up model name)."""
+        try:
+            return self.family(Provider(provider), model) or "other"
+        except ValueError:
+            return "other"
 
     def lookup(self, provider: Provider, model: str, *, on: dt.date) -> ModelPrices | None:
         """The entry pricing ``model`` on ``on``, or ``None`` when it has no price then."""

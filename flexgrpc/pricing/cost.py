@@ -15,42 +15,20 @@ nano-USD, commission rounded once, micro-USD for clients rounded once from nano-
 from __future__ import annotations
 
 import datetime as dt
-import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from flexgrpc.domain import Provider
+from flexgrpc.domain import CommissionReason, Cost, Provider, TokenCounts
 from flexgrpc.pricing.catalog import PriceCatalog, PriceQuote, PriceTier
 from flexgrpc.pricing.money import (
     MicroUSD,
     NanoUSD,
-    PicoUSD,
     commission_of,
     nano_to_micro,
     pico_to_nano,
 )
-from flexgrpc.pricing.usage import NormalisedUsage
 
-__all__ = ["CommissionReason", "MicroAmounts", "PriceCatalog", "Pricing", "price_request"]
-
-
-class CommissionReason(enum.StrEnum):
-    """Why a request's commission is what it is (the first that applies, in this order)."""
-
-    #: Flex won the race, was cheaper than standard, and both sides are priced: commission > 0.
-    FLEX_SAVED = "flex_saved"
-    #: Anthropic has no flex tier; routing Claude is free.
-    ANTHROPIC = "anthropic"
-    #: ``default``, ``priority`` or ``auto``: no race, nothing saved.
-    FIXED_TIER = "fixed_tier"
-    #: The race fell back (served on standard, or anything but flex).
-    FELL_BACK = "fell_back"
-    #: The model, tier or prompt band has no price in the catalog: fail closed.
-    UNPRICED = "unpriced"
-    #: The provider's usage block was missing or inconsistent: the saving is not proven.
-    INCOMPLETE_USAGE = "incomplete_usage"
-    #: Flex cost the same as (or more than) standard would have.
-    FLEX_NOT_CHEAPER = "flex_not_cheaper"
+__all__ = ["MicroAmounts", "PriceCatalog", "micro_amounts", "price_request"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,43 +42,19 @@ class MicroAmounts:
     kept: MicroUSD
 
 
-@dataclass(frozen=True, slots=True)
-class Pricing:
-    """The money of one request. ``None`` costs mean "not known" (no price), never "free"."""
-
-    reason: CommissionReason
-    actual_nano_usd: NanoUSD | None
-    standard_nano_usd: NanoUSD | None
-    savings_nano_usd: NanoUSD
-    commission_nano_usd: NanoUSD
-    #: Exact costs before the one rounding to nano-USD (kept for audits and tests).
-    actual_pico_usd: PicoUSD | None = None
-    standard_pico_usd: PicoUSD | None = None
-    #: The catalog entry and rates used, in the catalog's own decimal strings.
-    prices: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def priced(self) -> bool:
-        """Whether the actual cost is known."""
-        return self.actual_nano_usd is not None
-
-    @property
-    def kept_nano_usd(self) -> NanoUSD:
-        """What the customer keeps of the savings."""
-        return NanoUSD(self.savings_nano_usd - self.commission_nano_usd)
-
-    def micro(self) -> MicroAmounts:
-        return MicroAmounts(
-            actual=_micro_or_none(self.actual_nano_usd),
-            standard=_micro_or_none(self.standard_nano_usd),
-            savings=nano_to_micro(self.savings_nano_usd),
-            commission=nano_to_micro(self.commission_nano_usd),
-            kept=nano_to_micro(self.kept_nano_usd),
-        )
+def micro_amounts(cost: Cost) -> MicroAmounts:
+    """What clients see of ``cost``: each amount rounded once (half-even) from nano-USD."""
+    return MicroAmounts(
+        actual=_micro_or_none(cost.actual_nano_usd),
+        standard=_micro_or_none(cost.standard_nano_usd),
+        savings=nano_to_micro(NanoUSD(cost.savings_nano_usd)),
+        commission=nano_to_micro(NanoUSD(cost.commission_nano_usd)),
+        kept=nano_to_micro(NanoUSD(cost.kept_nano_usd)),
+    )
 
 
-def _micro_or_none(amount: NanoUSD | None) -> MicroUSD | None:
-    return nano_to_micro(amount) if amount is not None else None
+def _micro_or_none(amount: int | None) -> MicroUSD | None:
+    return nano_to_micro(NanoUSD(amount)) if amount is not None else None
 
 
 def _served_price_tier(served_tier: str) -> PriceTier | None:
@@ -115,12 +69,12 @@ def price_request(
     catalog: PriceCatalog,
     model: str,
     served_tier: str,
-    usage: NormalisedUsage,
+    usage: TokenCounts,
     flex_race: bool,
     provider: Provider,
     *,
     on: dt.date | None = None,
-) -> Pricing:
+) -> Cost:
     """Price one request.
 
     ``served_tier`` is the tier the provider says it served (a ``ServedTier`` value: ``standard``,
@@ -145,8 +99,8 @@ def price_request(
     standard = pico_to_nano(standard_pico) if standard_pico is not None else None
     prices = _prices_record(actual_quote, standard_quote)
 
-    def without_commission(reason: CommissionReason) -> Pricing:
-        return Pricing(
+    def without_commission(reason: CommissionReason) -> Cost:
+        return Cost(
             reason=reason,
             actual_nano_usd=actual,
             standard_nano_usd=standard,
@@ -170,7 +124,7 @@ def price_request(
     savings = NanoUSD(standard - actual)
     if savings <= 0:
         return without_commission(CommissionReason.FLEX_NOT_CHEAPER)
-    return Pricing(
+    return Cost(
         reason=CommissionReason.FLEX_SAVED,
         actual_nano_usd=actual,
         standard_nano_usd=standard,

@@ -1,4 +1,4 @@
-"""One normaliser per upstream wire format: the provider's usage block → ``NormalisedUsage``.
+"""One normaliser per upstream wire format: the provider's usage block → ``TokenCounts``.
 
 Token accounting is a decomposition (SPEC §4). The four categories are disjoint and each is priced
 at its own rate; reasoning is reported too, as the part of ``output`` it already is:
@@ -26,34 +26,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Final
 
-from flexgrpc.domain import Provider, Surface
-
-
-@dataclass(frozen=True, slots=True)
-class NormalisedUsage:
-    """Disjoint token counts (all >= 0) plus the reasoning part of ``output``."""
-
-    uncached_input: int = 0
-    cached_input: int = 0
-    cache_write: int = 0
-    #: Everything billed at the output rate, reasoning/thinking included.
-    output: int = 0
-    #: The part of ``output`` that was reasoning (0 when the provider does not say).
-    reasoning: int = 0
-    #: False when a count was missing or inconsistent: costs are best effort, no commission.
-    complete: bool = True
-
-    @property
-    def prompt_tokens(self) -> int:
-        """Every input token of the request, as long-context price bands measure prompts."""
-        return self.uncached_input + self.cached_input + self.cache_write
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.output
+from flexgrpc.domain import Provider, Surface, TokenCounts
 
 
 class UsageFormat(enum.StrEnum):
@@ -65,17 +40,14 @@ class UsageFormat(enum.StrEnum):
     GEMINI_INTERACTIONS = "gemini_interactions"
 
 
-def usage_format_for(provider: Provider, surface: Surface) -> UsageFormat:
-    """The usage shape a request produces: the upstream's, whatever surface the caller used.
-
-    A translated request (Chat Completions in front of Claude, say) still reads the native
-    provider's usage, so only OpenAI depends on the surface.
-    """
+def usage_format_for(provider: Provider, upstream: Surface) -> UsageFormat:
+    """The usage shape of an answer from ``provider``'s ``upstream`` API (the one the router
+    spoke to it, whatever surface the caller used)."""
     if provider is Provider.ANTHROPIC:
         return UsageFormat.ANTHROPIC_MESSAGES
     if provider is Provider.GEMINI:
         return UsageFormat.GEMINI_INTERACTIONS
-    if surface is Surface.CHAT_COMPLETIONS:
+    if upstream is Surface.CHAT_COMPLETIONS:
         return UsageFormat.OPENAI_CHAT
     return UsageFormat.OPENAI_RESPONSES
 
@@ -116,7 +88,7 @@ class _Reader:
         return part
 
 
-def normalise_openai_responses(usage: object) -> NormalisedUsage:
+def normalise_openai_responses(usage: object) -> TokenCounts:
     """``response.usage`` of the Responses API."""
     read = _Reader(usage)
     total_input = read.count("input_tokens")
@@ -125,7 +97,7 @@ def normalise_openai_responses(usage: object) -> NormalisedUsage:
     reasoning = read.part_of(
         read.count("reasoning_tokens", within="output_tokens_details", absent_is_zero=True), output
     )
-    return NormalisedUsage(
+    return TokenCounts(
         uncached_input=total_input - cached,
         cached_input=cached,
         output=output,
@@ -134,7 +106,7 @@ def normalise_openai_responses(usage: object) -> NormalisedUsage:
     )
 
 
-def normalise_openai_chat(usage: object) -> NormalisedUsage:
+def normalise_openai_chat(usage: object) -> TokenCounts:
     """``usage`` of a Chat Completion (or of the last chunk with ``include_usage``)."""
     read = _Reader(usage)
     total_input = read.count("prompt_tokens")
@@ -144,7 +116,7 @@ def normalise_openai_chat(usage: object) -> NormalisedUsage:
         read.count("reasoning_tokens", within="completion_tokens_details", absent_is_zero=True),
         output,
     )
-    return NormalisedUsage(
+    return TokenCounts(
         uncached_input=total_input - cached,
         cached_input=cached,
         output=output,
@@ -153,7 +125,7 @@ def normalise_openai_chat(usage: object) -> NormalisedUsage:
     )
 
 
-def normalise_anthropic_messages(usage: object) -> NormalisedUsage:
+def normalise_anthropic_messages(usage: object) -> TokenCounts:
     """``message.usage`` of the Messages API (``message_start`` merged with ``message_delta``).
 
     Cache writes are priced at the 5-minute write rate. A request that wrote to the 1-hour cache
@@ -167,7 +139,7 @@ def normalise_anthropic_messages(usage: object) -> NormalisedUsage:
     output = read.count("output_tokens")
     if read.count("ephemeral_1h_input_tokens", within="cache_creation", absent_is_zero=True):
         read.complete = False
-    return NormalisedUsage(
+    return TokenCounts(
         uncached_input=uncached,
         cached_input=cache_read,
         cache_write=cache_write,
@@ -176,7 +148,7 @@ def normalise_anthropic_messages(usage: object) -> NormalisedUsage:
     )
 
 
-def normalise_gemini_interactions(usage: object) -> NormalisedUsage:
+def normalise_gemini_interactions(usage: object) -> TokenCounts:
     """``interaction.usage`` of the Interactions API.
 
     Thoughts are reported outside ``total_output_tokens`` and billed as output, so output is their
@@ -188,7 +160,7 @@ def normalise_gemini_interactions(usage: object) -> NormalisedUsage:
     tool_use = read.count("total_tool_use_tokens", absent_is_zero=True)
     visible = read.count("total_output_tokens", absent_is_zero=True)
     thought = read.count("total_thought_tokens", absent_is_zero=True)
-    return NormalisedUsage(
+    return TokenCounts(
         uncached_input=total_input - cached + tool_use,
         cached_input=cached,
         output=visible + thought,
@@ -197,7 +169,7 @@ def normalise_gemini_interactions(usage: object) -> NormalisedUsage:
     )
 
 
-_NORMALISERS: Final[Mapping[UsageFormat, Callable[[object], NormalisedUsage]]] = {
+_NORMALISERS: Final[Mapping[UsageFormat, Callable[[object], TokenCounts]]] = {
     UsageFormat.OPENAI_RESPONSES: normalise_openai_responses,
     UsageFormat.OPENAI_CHAT: normalise_openai_chat,
     UsageFormat.ANTHROPIC_MESSAGES: normalise_anthropic_messages,
@@ -205,6 +177,6 @@ _NORMALISERS: Final[Mapping[UsageFormat, Callable[[object], NormalisedUsage]]] =
 }
 
 
-def normalise_usage(usage_format: UsageFormat, usage: object) -> NormalisedUsage:
+def normalise_usage(usage_format: UsageFormat, usage: object) -> TokenCounts:
     """Normalise ``usage`` (the provider's block, or ``None`` when it sent none)."""
     return _NORMALISERS[usage_format](usage)

@@ -4,8 +4,8 @@ Start classification, from Anthropic's documented stream: ``message_start`` (the
 and ``ping`` are lifecycle; ``content_block_start`` (a block being added) and every
 ``content_block_delta`` are output; ``message_stop`` ends the stream; ``error`` is an error.
 Usage is split: ``message_start`` carries the input side (and ``service_tier``), each
-``message_delta`` the cumulative output side. Anthropic has no flex tier; ``priority`` and
-``auto`` are both sent as ``auto`` and the standard tier as ``standard_only`` (SPEC §2.1).
+``message_delta`` the cumulative output side. Anthropic has no flex tier (its tiers are in
+``flexgrpc.domain.tiers``); the served tier is reported inside ``usage``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import json
 from typing import Any
 
 from flexgrpc.domain import Provider, RouteJob, Surface
-from flexgrpc.providers.base import Adapter, EventKind, StreamTracker, event_json, reencode
+from flexgrpc.providers.adapter import Adapter
+from flexgrpc.providers.presenting import CostView, NativePresenter, Presenter, reencode
+from flexgrpc.providers.reading import EventKind, UpstreamReader, event_json
 from flexgrpc.providers.sse import SseEvent, format_event
 
 API_VERSION = "2023-06-01"
@@ -22,7 +24,7 @@ API_VERSION = "2023-06-01"
 
 class MessagesAdapter(Adapter):
     provider = Provider.ANTHROPIC
-    surface = Surface.MESSAGES
+    surface = upstream = Surface.MESSAGES
     path = "/messages"
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
@@ -31,22 +33,21 @@ class MessagesAdapter(Adapter):
     def is_capacity_error(self, status: int, body: bytes) -> bool:
         return status in (429, 529) or status >= 500
 
-    def read_answer(self, body: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+    def answer_fields(self, body: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
         usage = body.get("usage")
         if not isinstance(usage, dict):
             return None, None
         tier = usage.get("service_tier")  # Anthropic reports the tier inside usage
         return (tier if isinstance(tier, str) else None), usage
 
-    def tracker(self, job: RouteJob) -> StreamTracker:
-        return MessagesTracker()
+    def reader(self, job: RouteJob) -> UpstreamReader:
+        return MessagesReader()
 
-    def stream_error_frame(self, code: str, message: str) -> bytes:
-        data = {"type": "error", "error": {"type": "api_error", "message": message}}
-        return format_event(json.dumps(data), "error")
+    def presenter(self, job: RouteJob) -> Presenter:
+        return MessagesPresenter()
 
 
-class MessagesTracker(StreamTracker):
+class MessagesReader(UpstreamReader):
     """Follows a Messages stream and rebuilds the non-streamed ``message`` object."""
 
     def __init__(self) -> None:
@@ -90,13 +91,6 @@ class MessagesTracker(StreamTracker):
             return EventKind.ERROR
         return EventKind.LIFECYCLE  # ping, and events added later
 
-    def with_cost(self, event: SseEvent, cost: dict[str, Any]) -> bytes | None:
-        data = event_json(event)
-        if data.get("type") != "message_delta" or not isinstance(data.get("usage"), dict):
-            return None
-        data["usage"]["cost"] = cost
-        return reencode(event, data)
-
     def _apply_delta(self, index: int, delta: dict[str, Any]) -> None:
         block = self._blocks.setdefault(index, {"type": "text", "text": ""})
         kind = delta.get("type")
@@ -121,9 +115,22 @@ class MessagesTracker(StreamTracker):
             except ValueError:
                 self._blocks[index]["input"] = raw
 
-    def result(self) -> dict[str, Any]:
+    def answer(self) -> dict[str, Any]:
         message = dict(self._message)
         message["content"] = [self._blocks[i] for i in sorted(self._blocks)]
         if self.usage is not None:
             message["usage"] = self.usage
         return message
+
+
+class MessagesPresenter(NativePresenter):
+    def with_cost(self, event: SseEvent, cost: CostView) -> bytes | None:
+        data = event_json(event)
+        if data.get("type") != "message_delta" or not isinstance(data.get("usage"), dict):
+            return None
+        data["usage"]["cost"] = cost
+        return reencode(event, data)
+
+    def error_frame(self, code: str, message: str) -> bytes:
+        data = {"type": "error", "error": {"type": "api_error", "message": message}}
+        return format_event(json.dumps(data), "error")

@@ -17,7 +17,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from flexgrpc.domain import Provider, RouteJob, Surface
-from flexgrpc.providers.base import Adapter, EventKind, StreamTracker, event_json, reencode
+from flexgrpc.providers.adapter import Adapter
+from flexgrpc.providers.presenting import CostView, NativePresenter, Presenter, reencode
+from flexgrpc.providers.reading import EventKind, UpstreamReader, event_json
 from flexgrpc.providers.sse import SseEvent, format_event
 from flexgrpc.providers.translate.gemini import GEMINI_API_REVISION
 
@@ -35,7 +37,7 @@ _TERMINAL = {"interaction.completed", "interaction.complete"}
 
 class InteractionsAdapter(Adapter):
     provider = Provider.GEMINI
-    surface = Surface.INTERACTIONS
+    surface = upstream = Surface.INTERACTIONS
     path = "/interactions"
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
@@ -47,15 +49,14 @@ class InteractionsAdapter(Adapter):
     def is_capacity_error(self, status: int, body: bytes) -> bool:
         return status == 429 or status >= 500
 
-    def tracker(self, job: RouteJob) -> StreamTracker:
-        return InteractionsTracker()
+    def reader(self, job: RouteJob) -> UpstreamReader:
+        return InteractionsReader()
 
-    def stream_error_frame(self, code: str, message: str) -> bytes:
-        data = {"event_type": "error", "error": {"code": code, "message": message}}
-        return format_event(json.dumps(data), "error")
+    def presenter(self, job: RouteJob) -> Presenter:
+        return InteractionsPresenter()
 
 
-class InteractionsTracker(StreamTracker):
+class InteractionsReader(UpstreamReader):
     """Follows an Interactions stream and rebuilds the non-streamed interaction."""
 
     def __init__(self) -> None:
@@ -80,15 +81,6 @@ class InteractionsTracker(StreamTracker):
         if kind == "error":
             return EventKind.ERROR
         return EventKind.LIFECYCLE
-
-    def with_cost(self, event: SseEvent, cost: dict[str, Any]) -> bytes | None:
-        data = event_json(event)
-        interaction = data.get("interaction")
-        if data.get("event_type") not in _TERMINAL or not isinstance(interaction, dict):
-            return None
-        if isinstance(interaction.get("usage"), dict):
-            interaction["usage"]["cost"] = cost
-        return reencode(event, data)
 
     def _take(self, interaction: dict[str, Any]) -> None:
         self._interaction.update({k: v for k, v in interaction.items() if k != "steps"})
@@ -130,7 +122,22 @@ class InteractionsTracker(StreamTracker):
         elif delta_type == "thought_summary":
             step.setdefault("summary", []).append(delta.get("content") or delta.get("text"))
 
-    def result(self) -> dict[str, Any]:
+    def answer(self) -> dict[str, Any]:
         answer = dict(self._interaction)
         answer["steps"] = [self._steps[i] for i in sorted(self._steps)]
         return answer
+
+
+class InteractionsPresenter(NativePresenter):
+    def with_cost(self, event: SseEvent, cost: CostView) -> bytes | None:
+        data = event_json(event)
+        interaction = data.get("interaction")
+        if data.get("event_type") not in _TERMINAL or not isinstance(interaction, dict):
+            return None
+        if isinstance(interaction.get("usage"), dict):
+            interaction["usage"]["cost"] = cost
+        return reencode(event, data)
+
+    def error_frame(self, code: str, message: str) -> bytes:
+        data = {"event_type": "error", "error": {"code": code, "message": message}}
+        return format_event(json.dumps(data), "error")

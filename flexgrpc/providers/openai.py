@@ -22,7 +22,9 @@ import json
 from typing import Any
 
 from flexgrpc.domain import Provider, RouteJob, Surface, UpstreamTier
-from flexgrpc.providers.base import Adapter, EventKind, StreamTracker, event_json, reencode
+from flexgrpc.providers.adapter import Adapter
+from flexgrpc.providers.presenting import CostView, NativePresenter, Presenter, reencode
+from flexgrpc.providers.reading import EventKind, UpstreamReader, event_json
 from flexgrpc.providers.sse import SseEvent, format_event
 
 
@@ -38,15 +40,14 @@ class _OpenAIAdapter(Adapter):
 
 
 class ResponsesAdapter(_OpenAIAdapter):
-    surface = Surface.RESPONSES
+    surface = upstream = Surface.RESPONSES
     path = "/responses"
 
-    def tracker(self, job: RouteJob) -> StreamTracker:
-        return _ResponsesTracker()
+    def reader(self, job: RouteJob) -> UpstreamReader:
+        return ResponsesReader()
 
-    def stream_error_frame(self, code: str, message: str) -> bytes:
-        data = {"type": "error", "code": code, "message": message, "param": None}
-        return format_event(json.dumps(data), "error")
+    def presenter(self, job: RouteJob) -> Presenter:
+        return ResponsesPresenter()
 
 
 _RESPONSES_LIFECYCLE = {"response.created", "response.queued", "response.in_progress"}
@@ -57,7 +58,7 @@ _RESPONSES_CARRIERS = frozenset(
 )
 
 
-class _ResponsesTracker(StreamTracker):
+class ResponsesReader(UpstreamReader):
     def __init__(self) -> None:
         super().__init__()
         self._response: dict[str, Any] = {}
@@ -92,10 +93,12 @@ class _ResponsesTracker(StreamTracker):
         # Other events (".done", content_part.added, …) only follow output; never a start alone.
         return EventKind.LIFECYCLE
 
-    def result(self) -> dict[str, Any]:
+    def answer(self) -> dict[str, Any]:
         return self._response
 
-    def with_cost(self, event: SseEvent, cost: dict[str, Any]) -> bytes | None:
+
+class ResponsesPresenter(NativePresenter):
+    def with_cost(self, event: SseEvent, cost: CostView) -> bytes | None:
         data = event_json(event)
         response = data.get("response")
         if data.get("type") not in _RESPONSES_TERMINAL or not isinstance(response, dict):
@@ -104,9 +107,13 @@ class _ResponsesTracker(StreamTracker):
             response["usage"]["cost"] = cost
         return reencode(event, data)
 
+    def error_frame(self, code: str, message: str) -> bytes:
+        data = {"type": "error", "code": code, "message": message, "param": None}
+        return format_event(json.dumps(data), "error")
+
 
 class ChatCompletionsAdapter(_OpenAIAdapter):
-    surface = Surface.CHAT_COMPLETIONS
+    surface = upstream = Surface.CHAT_COMPLETIONS
     path = "/chat/completions"
 
     def prepare_body(self, job: RouteJob, tier: UpstreamTier, stream: bool) -> dict[str, Any]:
@@ -115,37 +122,33 @@ class ChatCompletionsAdapter(_OpenAIAdapter):
             return body  # a non-streamed completion always carries its usage
         # A Chat stream carries usage only when asked, and every request must be priced and
         # recorded from its usage: always ask. A caller that did not ask never sees the extra
-        # usage chunk (ChatTracker.present drops it), unless it asked for include_cost.
+        # usage chunk (ChatPresenter drops it), unless it asked for include_cost.
         options = body.get("stream_options")
         body["stream_options"] = {**(options if isinstance(options, dict) else {})}
         body["stream_options"]["include_usage"] = True
         return body
 
-    def tracker(self, job: RouteJob) -> StreamTracker:
-        options = job.body.get("stream_options")
-        asked = isinstance(options, dict) and options.get("include_usage") is True
-        return ChatTracker(show_usage_chunk=asked or job.include_cost)
+    def reader(self, job: RouteJob) -> UpstreamReader:
+        return ChatReader()
 
-    def stream_error_frame(self, code: str, message: str) -> bytes:
-        error = {"message": message, "type": "api_error", "code": code, "param": None}
-        return format_event(json.dumps({"error": error}))
+    def presenter(self, job: RouteJob) -> Presenter:
+        return ChatPresenter(show_usage_chunk=wants_usage_chunk(job))
 
 
-class ChatTracker(StreamTracker):
+def wants_usage_chunk(job: RouteJob) -> bool:
+    """Whether a Chat caller sees the usage chunk: it asked for it, or for the cost it carries."""
+    options = job.body.get("stream_options")
+    asked = isinstance(options, dict) and options.get("include_usage") is True
+    return asked or job.include_cost
+
+
+class ChatReader(UpstreamReader):
     """Follows a Chat Completions stream and accumulates it into a ``chat.completion``."""
 
-    def __init__(self, *, show_usage_chunk: bool = True) -> None:
+    def __init__(self) -> None:
         super().__init__()
         self._head: dict[str, Any] = {}
         self._choices: dict[int, dict[str, Any]] = {}
-        self._show_usage_chunk = show_usage_chunk
-
-    def present(self, event: SseEvent) -> list[bytes]:
-        if not self._show_usage_chunk and event.data.startswith("{"):
-            chunk = event_json(event)
-            if chunk.get("choices") == [] and isinstance(chunk.get("usage"), dict):
-                return []  # the router asked for it (to price the request), not the caller
-        return super().present(event)
 
     def feed(self, event: SseEvent) -> EventKind:
         if event.data.strip() == "[DONE]":
@@ -215,17 +218,38 @@ class ChatTracker(StreamTracker):
             output = True
         return output
 
-    def with_cost(self, event: SseEvent, cost: dict[str, Any]) -> bytes | None:
+    def answer(self) -> dict[str, Any]:
+        answer = dict(self._head)
+        answer["object"] = "chat.completion"
+        answer["choices"] = [self._choices[i] for i in sorted(self._choices)]
+        if self.served_tier is not None:
+            answer["service_tier"] = self.served_tier  # the latest word, not the first chunk's
+        if self.usage is not None:
+            answer["usage"] = self.usage
+        return answer
+
+
+class ChatPresenter(NativePresenter):
+    """Relays a Chat stream; the usage chunk the router asked for only to price the request is
+    dropped unless the caller wants it."""
+
+    def __init__(self, *, show_usage_chunk: bool = True) -> None:
+        self._show_usage_chunk = show_usage_chunk
+
+    def frames(self, event: SseEvent, cost: CostView | None) -> list[bytes]:
+        if not self._show_usage_chunk and event.data.startswith("{"):
+            chunk = event_json(event)
+            if chunk.get("choices") == [] and isinstance(chunk.get("usage"), dict):
+                return []
+        return super().frames(event, cost)
+
+    def with_cost(self, event: SseEvent, cost: CostView) -> bytes | None:
         chunk = event_json(event)
         if not isinstance(chunk.get("usage"), dict):
             return None
         chunk["usage"]["cost"] = cost
         return reencode(event, chunk)
 
-    def result(self) -> dict[str, Any]:
-        answer = dict(self._head)
-        answer["object"] = "chat.completion"
-        answer["choices"] = [self._choices[i] for i in sorted(self._choices)]
-        if self.usage is not None:
-            answer["usage"] = self.usage
-        return answer
+    def error_frame(self, code: str, message: str) -> bytes:
+        error = {"message": message, "type": "api_error", "code": code, "param": None}
+        return format_event(json.dumps({"error": error}))

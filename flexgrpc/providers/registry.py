@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flexgrpc.domain import Provider, ProviderRoute, Surface
+from flexgrpc.providers.adapter import Adapter
 from flexgrpc.providers.anthropic import MessagesAdapter
-from flexgrpc.providers.base import Adapter
 from flexgrpc.providers.gemini import InteractionsAdapter
 from flexgrpc.providers.openai import ChatCompletionsAdapter, ResponsesAdapter
 from flexgrpc.providers.translate import translator_for

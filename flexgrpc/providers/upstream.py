@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import aiohttp
 
 from flexgrpc.domain import ProviderRoute, RouteJob, UpstreamTier
-from flexgrpc.providers.base import Adapter, EventKind, StreamTracker, WholeAnswerTracker
+from flexgrpc.providers.adapter import Adapter
+from flexgrpc.providers.reading import EventKind, UpstreamReader, WholeAnswerReader
 from flexgrpc.providers.sse import SseEvent, SseParser
 
 #: The longest a provider's Retry-After is honoured (SPEC §2.2).
@@ -121,8 +122,10 @@ class UpstreamStream:
         self.route = route
         self._whole = whole
         self._read_whole = False
-        self.tracker: StreamTracker = WholeAnswerTracker(adapter) if whole else adapter.tracker(job)
-        self.tracker.served_tier = adapter.served_tier_header(response.headers)
+        self.reader: UpstreamReader = (
+            WholeAnswerReader(adapter.answer_fields) if whole else adapter.reader(job)
+        )
+        self.reader.served_tier = adapter.served_tier_header(response.headers)
         self.buffered: list[SseEvent] = []
         self.started_at: float | None = None
         self._parser = SseParser()
@@ -155,7 +158,7 @@ class UpstreamStream:
                 if event is None:
                     raise UpstreamError("the provider closed the stream before any output")
                 self.buffered.append(event)
-                kind = self.tracker.feed(event)
+                kind = self.reader.feed(event)
                 if kind is EventKind.ERROR:
                     raise UpstreamError(
                         "the provider reported an error before any output",
@@ -172,7 +175,7 @@ class UpstreamStream:
 
     async def events(self) -> AsyncIterator[SseEvent]:
         """The buffered events, then the rest of the stream until the provider closes it, each
-        fed to the tracker (events after the terminal one, like Gemini's ``[DONE]``, pass too).
+        fed to the reader (events after the terminal one, like Gemini's ``[DONE]``, pass too).
 
         Raises ``StreamBroken`` when the stream fails or ends before its terminal event.
         """
@@ -183,14 +186,14 @@ class UpstreamStream:
             try:
                 following = await self._next_event()
             except _TRANSPORT_ERRORS as exc:
-                if self.tracker.finished:
+                if self.reader.finished:
                     return  # the answer was complete; a broken close changes nothing
                 raise StreamBroken(f"the provider's stream failed: {type(exc).__name__}") from exc
             if following is None:
-                if self.tracker.finished:
+                if self.reader.finished:
                     return
                 raise StreamBroken("the provider's stream ended before its final event")
-            kind = self.tracker.feed(following)
+            kind = self.reader.feed(following)
             yield following
             if kind is EventKind.ERROR:
                 raise StreamBroken("the provider reported an error in the stream", relayed=True)

@@ -25,7 +25,7 @@ from flexgrpc.domain import (
     UpstreamTier,
     upstream_tier_for,
 )
-from flexgrpc.providers.base import Adapter
+from flexgrpc.providers.adapter import Adapter
 from flexgrpc.providers.upstream import UpstreamClient, UpstreamError, UpstreamStream
 from flexgrpc.routing.flex_policy import FlexPolicy
 
@@ -108,7 +108,7 @@ class FlexRace:
         """Run the race (or the fixed-tier dispatch) until an answer has started."""
         if job.start_within.tier is not None:
             # No start to detect on a fixed tier: a non-streamed request goes as one (see
-            # flexgrpc.providers.base).
+            # flexgrpc.providers.reading).
             whole = not job.stream and adapter.whole_answers
             stream = await self._dispatch(
                 job, adapter, api_key, self._fixed_tier(job), progress, whole=whole

@@ -3,7 +3,7 @@
 ``Router.route`` yields the parts of an answer in order — ``Settled`` once (the race has
 committed to a tier; nothing was sent before), then ``Chunk``s (the caller's bytes), then
 ``Completed`` — and raises ``FlexError`` for a failure before the race settled. Every request
-leaves exactly one ``RoutingOutcome`` in the sink, success, failure or cancellation.
+leaves exactly one ``RequestRecord`` in the sink, success, failure or cancellation.
 """
 
 from __future__ import annotations
@@ -17,18 +17,30 @@ import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from flexinference.v1 import types_pb2
 
 from flexgrpc.accounts.store import Principal
-from flexgrpc.domain import Provider, RaceOutcome, RouteJob, ServedTier, Surface
+from flexgrpc.domain import (
+    NO_TOKENS,
+    UNPRICED,
+    Cost,
+    Provider,
+    RaceOutcome,
+    RequestRecord,
+    RouteJob,
+    ServedTier,
+    Surface,
+    TokenCounts,
+)
 from flexgrpc.errors import FlexError
 from flexgrpc.pricing.money import NanoUSD, nano_to_micro
-from flexgrpc.providers.base import Adapter
+from flexgrpc.pricing.usage import normalise_usage, usage_format_for
+from flexgrpc.providers.adapter import Adapter
+from flexgrpc.providers.presenting import CostView
 from flexgrpc.providers.upstream import StreamBroken, UpstreamError
-from flexgrpc.routing.outcome import OutcomeObserver, OutcomeSink, RoutingOutcome
 from flexgrpc.routing.race import FlexRace, RaceProgress, Settlement
+from flexgrpc.routing.recording import RecordObserver, RecordSink
 from flexgrpc.routing.request import parse_request
 
 log = logging.getLogger("flexgrpc.router")
@@ -54,8 +66,9 @@ class Settled:
     flex_attempts: int
     time_to_start_s: float
     content_type: str
-    #: The request's record; its money is final when the answer is not streamed.
-    record: RoutingOutcome
+    #: The request's cost, final when the answer is not streamed (``None`` for a stream: it is
+    #: known only at the stream's end).
+    cost: Cost | None
 
 
 @dataclass(frozen=True)
@@ -65,7 +78,7 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Completed:
-    outcome: RoutingOutcome
+    record: RequestRecord
 
 
 Part = Settled | Chunk | Completed
@@ -111,72 +124,41 @@ class InFlight:
         return self.count <= 1
 
 
-Pricer = Callable[[RoutingOutcome, Adapter], None]
+#: Prices a request: (job, served tier, token counts, the UTC day of receipt) -> its cost.
+Pricer = Callable[[RouteJob, ServedTier, TokenCounts, dt.date], Cost]
 #: Refuses a request before any upstream work (the billing 402 gate); raises ``FlexError``.
 Gate = Callable[[str, RouteJob], Awaitable[None]]
+#: The organization's key for a provider, or ``None`` when it has none on file.
+ProviderKeys = Callable[[str, str], Awaitable[str | None]]
 
 
 async def open_gate(organization_id: str, job: RouteJob) -> None:
     """No gate: every request may proceed."""
 
 
-def no_pricing(outcome: RoutingOutcome, adapter: Adapter) -> None:
-    """Leave money fields empty (the model is treated as unpriced: no commission)."""
+def no_pricing(job: RouteJob, served: ServedTier, tokens: TokenCounts, on: dt.date) -> Cost:
+    """Every request unpriced (no commission)."""
+    return UNPRICED
 
 
-class Router:
-    def __init__(
-        self,
-        race: FlexRace,
-        adapters: Mapping[tuple[Surface, Provider], Adapter],
-        provider_key: Callable[[str, str], Any],
-        sink: OutcomeSink,
-        *,
-        observer: OutcomeObserver | None = None,
-        pricer: Pricer = no_pricing,
-        gate: Gate = open_gate,
-        max_body_bytes: int = 1_000_000,
-        in_flight: InFlight | None = None,
-    ) -> None:
-        self._race = race
-        self._adapters = dict(adapters)
-        self._provider_key = provider_key
-        self._sink = sink
-        #: Told of each outcome once the answer has been released (metrics, the access log):
-        #: only the sink (the ledger) has to finish before the end of the answer.
-        self._observer = observer
-        self._pricer = pricer
-        self._gate = gate
-        self._max_body_bytes = max_body_bytes
-        self.in_flight = in_flight or InFlight()
+@dataclass(frozen=True)
+class RouterServices:
+    """What each request's run works with (built once, by the ``Router``)."""
 
-    def route(
-        self,
-        surface: Surface,
-        body: bytes,
-        principal: Principal,
-        controls: types_pb2.RoutingControls | None = None,
-    ) -> AsyncGenerator[Part, None]:
-        # The run's own generator, not one wrapped around it: each part of each answer would
-        # pass through every wrapping generator level.
-        return _Run(self, surface, principal).parts(body, controls)
-
-    def _observe_later(self, record: RoutingOutcome) -> None:
-        """Tell the observer in a callback of its own: a gRPC call's trailers (the end of its
-        answer) go out only once the handler returns, so telling it here would make every
-        caller wait for the access-log line (~0.1 ms)."""
-        if self._observer is not None:
-            asyncio.get_running_loop().call_soon(self._observe, record)
-
-    def _observe(self, record: RoutingOutcome) -> None:
-        assert self._observer is not None
-        try:
-            self._observer.observe(record)
-        except Exception as exc:  # counting or logging must never break the server
-            log.error("could not count or log a request", exc_info=exc)
+    race: FlexRace
+    adapters: Mapping[tuple[Surface, Provider], Adapter]
+    provider_keys: ProviderKeys
+    sink: RecordSink
+    pricer: Pricer
+    gate: Gate
+    max_body_bytes: int
+    in_flight: InFlight
+    #: Told of each record once the answer has been released (metrics, the access log): only
+    #: the sink (the ledger) has to finish before the end of the answer.
+    observer: RecordObserver | None = None
 
     def adapter_for(self, job: RouteJob) -> Adapter:
-        adapter = self._adapters.get((job.surface, job.provider))
+        adapter = self.adapters.get((job.surface, job.provider))
         if adapter is None:
             raise FlexError(
                 "unsupported_surface_pair",
@@ -186,7 +168,7 @@ class Router:
         return adapter
 
     async def provider_key(self, principal: Principal, provider: Provider) -> str:
-        key = await self._provider_key(principal.organization_id, provider.value)
+        key = await self.provider_keys(principal.organization_id, provider.value)
         if key is None:
             code, name = _NO_KEY[provider]
             raise FlexError(
@@ -197,9 +179,71 @@ class Router:
             )
         return str(key)
 
+    def observe_later(self, record: RequestRecord) -> None:
+        """Tell the observer in a callback of its own: a gRPC call's trailers (the end of its
+        answer) go out only once the handler returns, so telling it here would make every
+        caller wait for the access-log line (~0.1 ms)."""
+        if self.observer is not None:
+            asyncio.get_running_loop().call_soon(self._observe, record)
+
+    def _observe(self, record: RequestRecord) -> None:
+        assert self.observer is not None
+        try:
+            self.observer.observe(record)
+        except Exception as exc:  # counting or logging must never break the server
+            log.error("could not count or log a request", exc_info=exc)
+
+
+class Router:
+    def __init__(
+        self,
+        race: FlexRace,
+        adapters: Mapping[tuple[Surface, Provider], Adapter],
+        provider_keys: ProviderKeys,
+        sink: RecordSink,
+        *,
+        observer: RecordObserver | None = None,
+        pricer: Pricer = no_pricing,
+        gate: Gate = open_gate,
+        max_body_bytes: int = 1_000_000,
+        in_flight: InFlight | None = None,
+    ) -> None:
+        self.in_flight = in_flight or InFlight()
+        self._services = RouterServices(
+            race=race,
+            adapters=dict(adapters),
+            provider_keys=provider_keys,
+            sink=sink,
+            pricer=pricer,
+            gate=gate,
+            max_body_bytes=max_body_bytes,
+            in_flight=self.in_flight,
+            observer=observer,
+        )
+
+    def route(
+        self,
+        surface: Surface,
+        body: bytes,
+        principal: Principal,
+        controls: types_pb2.RoutingControls | None = None,
+    ) -> AsyncGenerator[Part, None]:
+        # The run's own generator, not one wrapped around it: each part of each answer would
+        # pass through every wrapping generator level.
+        return _Run(self._services, surface, principal).parts(body, controls)
+
+
+def cost_view(cost: Cost) -> CostView:
+    """``usage.cost`` for a caller that asked for include_cost (SPEC §4)."""
+    total = (
+        nano_to_micro(NanoUSD(cost.actual_nano_usd)) if cost.actual_nano_usd is not None else None
+    )
+    return {"total_micro_usd": total, "currency": "USD"}
+
 
 class _Run:
-    """One request's journey; owns its record, which it stores exactly once.
+    """One request's journey. It keeps typed state as it goes and builds the request's one
+    ``RequestRecord`` when the request ends, which it stores exactly once.
 
     A completed answer's record is stored (durably, when the sink is the ledger) before the
     end of the answer is released: before the terminal event of a stream, before the body of
@@ -207,24 +251,26 @@ class _Run:
     the access log) is told last, off the answer's path.
     """
 
-    def __init__(self, router: Router, surface: Surface, principal: Principal) -> None:
-        self.router = router
+    def __init__(self, services: RouterServices, surface: Surface, principal: Principal) -> None:
+        self.services = services
         self.principal = principal
-        self.received_at = time.monotonic()
-        self.request_id = f"req_{_ids.getrandbits(128):032x}"
-        self.record = RoutingOutcome(
-            request_id=self.request_id,
-            organization_id=principal.organization_id,
-            api_key_id=principal.api_key_id,
-            surface=surface.value,
-            create_time=dt.datetime.now(dt.UTC),
-        )
         self.surface = surface
+        self.received_at = time.monotonic()
+        self.create_time = dt.datetime.now(dt.UTC)
+        self.request_id = f"req_{_ids.getrandbits(128):032x}"
         self.progress = RaceProgress()
-        self.settlement: Settlement | None = None
+        self.job: RouteJob | None = None
         self.adapter: Adapter | None = None
-        self.priced = False
-        self.stored = False
+        self.settlement: Settlement | None = None
+        self.outcome = RaceOutcome.FAILED
+        self.error_code = ""
+        #: Read off the upstream answer once its usage is final (or when the record is built).
+        self.provider_tier = ""
+        self.served = ServedTier.UNKNOWN
+        self.tokens = NO_TOKENS
+        self.cost: Cost | None = None
+        #: Built once, when the request ends; set once it is handed to the sink.
+        self.record: RequestRecord | None = None
         #: The record is in the sink: what happens after (a caller leaving between the answer's
         #: end and the call's) no longer changes how the request ended.
         self.durable = False
@@ -232,66 +278,51 @@ class _Run:
     async def parts(
         self, body: bytes, controls: types_pb2.RoutingControls | None
     ) -> AsyncGenerator[Part, None]:
-        record = self.record
-        in_flight = self.router.in_flight
+        services = self.services
+        in_flight = services.in_flight
         in_flight.count += 1
         try:
-            job = parse_request(
+            self.job = job = parse_request(
                 self.surface,
                 body,
                 request_id=self.request_id,
                 received_at=self.received_at,
                 controls=controls,
-                max_body_bytes=self.router._max_body_bytes,
+                max_body_bytes=services.max_body_bytes,
             )
-            record.describe_job(job)
-            self.adapter = adapter = self.router.adapter_for(job)
-            await self.router._gate(self.principal.organization_id, job)
-            api_key = await self.router.provider_key(self.principal, job.provider)
+            self.adapter = adapter = services.adapter_for(job)
+            await services.gate(self.principal.organization_id, job)
+            api_key = await services.provider_key(self.principal, job.provider)
             try:
-                self.settlement = await self.router._race.settle(
-                    job, adapter, api_key, self.progress
-                )
+                self.settlement = await services.race.settle(job, adapter, api_key, self.progress)
             except UpstreamError as error:
                 raise upstream_failure(error, job.provider) from error
-            record.outcome = self.settlement.outcome
-            record.time_to_start_ms = round(self.settlement.time_to_start_s * 1000)
-            record.route = self.settlement.stream.route.value
+            self.outcome = self.settlement.outcome
             async for part in self._answer(job, adapter, self.settlement):
                 yield part
-            yield Completed(record)
+            assert self.record is not None  # stored before the answer's end
+            yield Completed(self.record)
         except FlexError as error:
-            if not self.durable:
-                record.outcome, record.error_code = RaceOutcome.FAILED, error.code
+            self._end(RaceOutcome.FAILED, error.code)
             raise
         except (asyncio.CancelledError, GeneratorExit):
-            if not self.durable:
-                record.outcome, record.error_code = RaceOutcome.CANCELED, "canceled"
+            self._end(RaceOutcome.CANCELED, "canceled")
             raise
         except BaseException:
-            if not self.durable:
-                record.outcome, record.error_code = RaceOutcome.FAILED, "internal_error"
+            self._end(RaceOutcome.FAILED, "internal_error")
             raise
         finally:
             in_flight.count -= 1
             if self.settlement is not None:
                 await self.settlement.stream.aclose()
-            if not self.stored:
+            if self.record is None:
                 await asyncio.shield(self._store(raise_errors=False))
-            self.router._observe_later(self.record)
+            assert self.record is not None
+            services.observe_later(self.record)
 
-    def _settled(self, job: RouteJob, adapter: Adapter, settlement: Settlement) -> Settled:
-        tracker = settlement.stream.tracker
-        return Settled(
-            request_id=self.request_id,
-            served_tier=adapter.normalise_tier(tracker.served_tier or ""),
-            provider_service_tier=tracker.served_tier or "",
-            outcome=settlement.outcome,
-            flex_attempts=self.progress.flex_attempts,
-            time_to_start_s=settlement.time_to_start_s,
-            content_type="text/event-stream" if job.stream else "application/json",
-            record=self.record,
-        )
+    def _end(self, outcome: RaceOutcome, code: str) -> None:
+        if not self.durable:
+            self.outcome, self.error_code = outcome, code
 
     async def _answer(
         self, job: RouteJob, adapter: Adapter, settlement: Settlement
@@ -301,71 +332,107 @@ class _Run:
         what is announced (tier, cost) is final.
         """
         stream = settlement.stream
-        tracker = stream.tracker
+        reader = stream.reader
+        presenter = adapter.presenter(job)
         try:
             if job.stream:
-                yield self._settled(job, adapter, settlement)
+                yield self._settled(job, adapter, settlement, cost=None)
                 async for event in stream.events():
-                    if tracker.usage_final and not self.priced:
-                        self._price()
-                        if job.include_cost:
-                            tracker.cost = self._cost()
-                    frames = tracker.present(event)
-                    if tracker.finished and not self.stored:
+                    if reader.usage_final and self.cost is None:
+                        self._price(job, adapter, settlement)
+                    frames = presenter.frames(event, self._shown_cost(job))
+                    if reader.finished and self.record is None:
                         await self._store(raise_errors=True)  # before the terminal event
                     for frame in frames:
                         yield Chunk(frame)
-                for frame in tracker.present_end():
+                for frame in presenter.end_frames(self._shown_cost(job)):
                     yield Chunk(frame)
             else:
                 async for _ in stream.events():
                     pass
-                answer = tracker.present_body()
+                answer = presenter.body(reader)
                 await self._store(raise_errors=True)
-                yield self._settled(job, adapter, settlement)
+                yield self._settled(job, adapter, settlement, cost=self.cost)
                 yield Chunk(answer)
         except StreamBroken as broken:
-            self.record.outcome = RaceOutcome.FAILED
-            self.record.error_code = "upstream_stream_broken"
+            self.outcome, self.error_code = RaceOutcome.FAILED, "upstream_stream_broken"
             message = f"The provider's answer broke off after it started: {broken.reason}."
             if job.stream and not broken.relayed:
-                yield Chunk(tracker.error_frame(adapter, "upstream_stream_broken", message))
+                yield Chunk(presenter.error_frame("upstream_stream_broken", message))
             raise FlexError(
                 "upstream_error", message, metadata={"provider": job.provider.value}
             ) from broken
 
-    def _cost(self) -> dict[str, Any]:
-        """``usage.cost`` for a caller that asked for include_cost (SPEC §4)."""
-        record = self.record
-        total = nano_to_micro(NanoUSD(record.actual_nano_usd)) if record.priced else None
-        return {"total_micro_usd": total, "currency": "USD"}
+    def _settled(
+        self, job: RouteJob, adapter: Adapter, settlement: Settlement, cost: Cost | None
+    ) -> Settled:
+        reported = settlement.stream.reader.served_tier or ""
+        return Settled(
+            request_id=self.request_id,
+            served_tier=adapter.normalise_tier(reported),
+            provider_service_tier=reported,
+            outcome=settlement.outcome,
+            flex_attempts=self.progress.flex_attempts,
+            time_to_start_s=settlement.time_to_start_s,
+            content_type="text/event-stream" if job.stream else "application/json",
+            cost=cost,
+        )
 
-    def _price(self) -> None:
-        """Read the served tier and usage off the stream and price the request (once)."""
-        self.priced = True
-        if self.settlement is None or self.adapter is None:
-            return
-        record, tracker = self.record, self.settlement.stream.tracker
-        record.provider_service_tier = tracker.served_tier or ""
-        record.served_tier = self.adapter.normalise_tier(tracker.served_tier or "")
-        record.usage = tracker.usage
-        self.router._pricer(record, self.adapter)
+    def _shown_cost(self, job: RouteJob) -> CostView | None:
+        return cost_view(self.cost) if job.include_cost and self.cost is not None else None
 
-    def _finalise(self) -> None:
-        """Fill the record from what the upstream stream reported, and price it."""
-        record, progress = self.record, self.progress
-        record.flex_attempts = progress.flex_attempts
+    def _price(self, job: RouteJob, adapter: Adapter, settlement: Settlement) -> None:
+        """Read the served tier and usage off the upstream answer and price it (once)."""
+        reader = settlement.stream.reader
+        self.provider_tier = reader.served_tier or ""
+        self.served = adapter.normalise_tier(self.provider_tier)
+        self.tokens = normalise_usage(
+            usage_format_for(job.provider, adapter.upstream), reader.usage
+        )
+        self.cost = self.services.pricer(job, self.served, self.tokens, self.create_time.date())
+
+    def _build_record(self) -> RequestRecord:
+        job, settlement, adapter = self.job, self.settlement, self.adapter
+        if self.cost is None and job is not None and adapter is not None and settlement is not None:
+            self._price(job, adapter, settlement)
+        progress = self.progress
+        fallback_after_ms = None
         if progress.fell_back_at is not None:
-            record.fallback_after_ms = (progress.fell_back_at - self.received_at) * 1000
-        if not self.priced:
-            self._price()
-        record.complete_time = dt.datetime.now(dt.UTC)
+            fallback_after_ms = (progress.fell_back_at - self.received_at) * 1000
+        return RequestRecord(
+            request_id=self.request_id,
+            organization_id=self.principal.organization_id,
+            api_key_id=self.principal.api_key_id,
+            surface=self.surface,
+            create_time=self.create_time,
+            complete_time=dt.datetime.now(dt.UTC),
+            outcome=self.outcome,
+            model=job.model if job is not None else "",
+            provider=job.provider if job is not None else None,
+            route=(
+                settlement.stream.route
+                if settlement is not None
+                else job.routes[0]
+                if job is not None
+                else None
+            ),
+            requested=job.start_within if job is not None else None,
+            served_tier=self.served,
+            provider_service_tier=self.provider_tier,
+            flex_attempts=progress.flex_attempts,
+            time_to_start_ms=(
+                round(settlement.time_to_start_s * 1000) if settlement is not None else None
+            ),
+            fallback_after_ms=fallback_after_ms,
+            tokens=self.tokens,
+            cost=self.cost or UNPRICED,
+            error_code=self.error_code,
+        )
 
     async def _store(self, *, raise_errors: bool) -> None:
-        self.stored = True
-        self._finalise()
+        self.record = record = self._build_record()
         try:
-            await self.router._sink.record(self.record)
+            await self.services.sink.record(record)
             self.durable = True
         except Exception as exc:
             log.error("could not store the record of %s", self.request_id, exc_info=exc)

@@ -20,10 +20,12 @@ from flexgrpc.billing.payments import Payments
 from flexgrpc.db.engine import make_engine, make_sessionmaker
 from flexgrpc.db.migrate import upgrade
 from flexgrpc.db.models import Invoice, PaymentAttempt
+from flexgrpc.domain import RequestRecord, TokenCounts
 from flexgrpc.ledger.audit import audit
-from flexgrpc.ledger.records import CLEARING, UsageRow
+from flexgrpc.ledger.records import CLEARING
 from flexgrpc.ledger.store import LedgerStore
 from tests.billing.scripted import ScriptedGateway, card_for
+from tests.records import flex_record, with_cost
 
 CENT = 10_000_000  # nano-USD
 RETRY_SCHEDULE = (dt.timedelta(days=1), dt.timedelta(days=3))
@@ -45,19 +47,19 @@ class Clock:
         self.now += dt.timedelta(**delta)
 
 
-def usage_row(org: str, commission_nano: int, at: dt.datetime) -> UsageRow:
+def usage_row(org: str, commission_nano: int, at: dt.datetime) -> RequestRecord:
     n = next(_request_ids)
-    return UsageRow(
-        request_id=f"req_{n:08d}_{org[-6:]}", organization_id=org, api_key_id="key_1",
-        surface="responses", model="gpt-5-mini", provider="openai", route="openai",
-        requested="flex:30000", served_tier="flex", provider_service_tier="flex",
-        outcome="flex_won", flex_attempts=1, time_to_start_ms=5, fallback_after_ms=None,
-        uncached_input_tokens=10, cached_input_tokens=0, cache_write_tokens=0, output_tokens=40,
-        reasoning_tokens=0, priced=True, actual_nano_usd=commission_nano * 4,
-        standard_nano_usd=commission_nano * 9, savings_nano_usd=commission_nano * 5,
-        commission_nano_usd=commission_nano, prices={}, error_code="", create_time=at,
-        complete_time=at,
-    )  # fmt: skip
+    record = flex_record(
+        org,
+        f"req_{n:08d}_{org[-6:]}",
+        commission=commission_nano,
+        at=at,
+        prices={},
+        tokens=TokenCounts(uncached_input=10, output=40),
+    )
+    return with_cost(
+        record, actual_nano_usd=commission_nano * 4, standard_nano_usd=commission_nano * 9
+    )
 
 
 @dataclass

@@ -12,8 +12,14 @@ import pytest
 from flexgrpc.api.status import status_proto
 from flexgrpc.billing.gate import BillingGate
 from flexgrpc.billing.periods import Period
+from flexgrpc.domain import RouteJob
 from flexgrpc.errors import FlexError
 from tests.billing.conftest import CENT, Billing, utc
+
+
+def raced(job: RouteJob) -> bool:
+    """The billable rule these gates use: every flex race."""
+    return job.start_within.is_race
 
 
 @dataclass
@@ -33,7 +39,7 @@ def past_due(billing: Billing) -> str:
 
 async def test_past_due_refuses_billable_flex_with_payment_required(billing: Billing) -> None:
     org = past_due(billing)
-    gate = BillingGate(billing.sessions, ttl_s=0)
+    gate = BillingGate(billing.sessions, billable=raced, ttl_s=0)
     with pytest.raises(FlexError) as caught:
         await gate.check(org, billable=True)
     error = caught.value
@@ -53,7 +59,9 @@ async def test_a_settled_balance_lifts_the_gate_on_every_replica_within_the_ttl(
 ) -> None:
     org = past_due(billing)
     ticks = Ticks()
-    replicas = [BillingGate(billing.sessions, ttl_s=5, clock=ticks) for _ in range(2)]
+    replicas = [
+        BillingGate(billing.sessions, billable=raced, ttl_s=5, clock=ticks) for _ in range(2)
+    ]
     for gate in replicas:
         with pytest.raises(FlexError):
             await gate.check(org, billable=True)
@@ -71,7 +79,7 @@ async def test_concurrent_checks_share_one_lookup(
     billing: Billing, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     org = billing.organization()
-    gate = BillingGate(billing.sessions, ttl_s=5)
+    gate = BillingGate(billing.sessions, billable=raced, ttl_s=5)
     loads = []
     load = gate._load
 
@@ -85,7 +93,7 @@ async def test_concurrent_checks_share_one_lookup(
 
 
 async def test_a_card_on_file_can_be_required_before_billable_flex(billing: Billing) -> None:
-    gate = BillingGate(billing.sessions, ttl_s=0, require_card=True)
+    gate = BillingGate(billing.sessions, billable=raced, ttl_s=0, require_card=True)
     without = billing.organization("No card", card=None)
     with_card = billing.organization("Card")
     with pytest.raises(FlexError) as caught:
@@ -93,9 +101,11 @@ async def test_a_card_on_file_can_be_required_before_billable_flex(billing: Bill
     assert caught.value.metadata["reason"] == "no_card_on_file"
     await gate.check(without, billable=False)
     await gate.check(with_card, billable=True)
-    await BillingGate(billing.sessions, ttl_s=0).check(without, billable=True)  # off by default
+    await BillingGate(billing.sessions, billable=raced, ttl_s=0).check(
+        without, billable=True
+    )  # off by default
 
 
 def test_the_ttl_cannot_exceed_five_seconds(billing: Billing) -> None:
     with pytest.raises(ValueError, match="TTL"):
-        BillingGate(billing.sessions, ttl_s=6)
+        BillingGate(billing.sessions, billable=raced, ttl_s=6)

@@ -8,9 +8,10 @@ import json
 
 import pytest
 
-from flexgrpc.billing.assembly import BillingSettings, add_arguments, close_command
+from flexgrpc.billing.assembly import add_arguments, close_command
 from flexgrpc.billing.periods import Period
 from flexgrpc.billing.scheduler import BillingScheduler
+from flexgrpc.config import Settings
 from flexgrpc.errors import FlexError
 from tests.billing.conftest import CENT, Billing, utc
 
@@ -54,7 +55,7 @@ def test_the_close_command_closes_a_period_and_reports_it(
 ) -> None:
     org = billing.organization(card=None)
     billing.commission(org, 1234 * CENT, utc(2025, 12, 30))
-    settings = BillingSettings(database_url=database_url)
+    settings = Settings(database_url=database_url)
     assert close_command(parse("--period", "2025-12", "--json"), settings) == 0
     report = json.loads(capsys.readouterr().out)
     assert report == {

@@ -19,10 +19,12 @@ from grpc import aio
 
 from flexgrpc.accounts.store import AccountStore
 from flexgrpc.api.auth import Authenticator
+from flexgrpc.api.billing import WEBHOOK_METHOD, BillingServicer
 from flexgrpc.api.interceptors import AuthInterceptor, ErrorInterceptor
 from flexgrpc.billing.assembly import Billing as Built
-from flexgrpc.billing.assembly import BillingSettings, build_billing
+from flexgrpc.billing.assembly import build_billing
 from flexgrpc.billing.periods import Period
+from flexgrpc.config import BillingSettings
 from flexgrpc.errors import FlexError
 from tests.billing.conftest import CENT, Billing, utc
 from tests.richstatus import rich_error
@@ -84,8 +86,8 @@ async def service(billing: Billing) -> AsyncIterator[Service]:
     customer, other, operator = (caller(store, n) for n in ("Customer", "Other", "Operator"))
     settings = BillingSettings(
         stripe_webhook_secret=SECRET,
-        billing_operator_organizations=(operator.organization_id,),
-        billing_gate_cache_ttl_s=0,
+        operator_organizations=(operator.organization_id,),
+        gate_cache_ttl_s=0,
     )
     built = build_billing(settings, billing.sessions, gateway=billing.gateway, clock=billing.clock)
     billing.payments, billing.closer, billing.accounts = (
@@ -95,9 +97,12 @@ async def service(billing: Billing) -> AsyncIterator[Service]:
     )
     authenticator = Authenticator(store, cache_ttl_s=0, failures_per_minute=10_000)
     server = aio.server(
-        interceptors=[ErrorInterceptor(), AuthInterceptor(authenticator, built.public_methods)]
+        interceptors=[
+            ErrorInterceptor(),
+            AuthInterceptor(authenticator, frozenset({WEBHOOK_METHOD})),
+        ]
     )
-    billing_pb2_grpc.add_BillingServiceServicer_to_server(built.servicer, server)
+    billing_pb2_grpc.add_BillingServiceServicer_to_server(BillingServicer(built), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")

@@ -26,6 +26,7 @@ from flexgrpc.billing.gate import BillingGate
 from flexgrpc.billing.gateway import ChargeRequest, ChargeStatus, GatewayUnavailable
 from flexgrpc.billing.periods import Period
 from flexgrpc.billing.stripe_gateway import STRIPE_API_VERSION, StripeGateway
+from flexgrpc.domain import RouteJob
 from flexgrpc.errors import FlexError
 from tests.billing.conftest import CENT, Billing, build, utc
 from tests.billing.localstripe_server import reset, run_localstripe
@@ -34,6 +35,11 @@ pytestmark = pytest.mark.filterwarnings("ignore:Bare functions are deprecated:De
 
 API_KEY = "sk_test_flexgrpc"
 JAN = Period(2026, 1)
+
+
+def raced(job: RouteJob) -> bool:
+    """The billable rule these gates use: every flex race."""
+    return job.start_within.is_race
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +121,7 @@ async def test_a_card_that_declines_later_turns_the_gate_on_and_a_new_card_turns
     stripe_billing: Billing,
 ) -> None:
     b = stripe_billing
-    gate = BillingGate(b.sessions, ttl_s=0)
+    gate = BillingGate(b.sessions, billable=raced, ttl_s=0)
     org = b.organization(card=None)
     b.accounts.attach_card(org, "pm_card_chargeCustomerFail")  # 4000 0000 0000 0341
     assert b.accounts.summary(org).card is not None

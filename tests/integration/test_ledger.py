@@ -18,10 +18,12 @@ from flexgrpc.accounts.store import AccountStore
 from flexgrpc.db.engine import make_engine, make_sessionmaker
 from flexgrpc.db.migrate import upgrade
 from flexgrpc.db.models import UsageRecord
+from flexgrpc.domain import RequestRecord
 from flexgrpc.ledger.audit import audit
-from flexgrpc.ledger.records import COMMISSION_REVENUE, RECEIVABLE, UsageRow
+from flexgrpc.ledger.records import COMMISSION_REVENUE, RECEIVABLE
 from flexgrpc.ledger.store import LedgerStore
 from flexgrpc.ledger.writer import RecordWriter
+from tests.records import flex_record, with_cost
 
 
 @dataclasses.dataclass
@@ -43,27 +45,17 @@ def ledger(database_url: str) -> Iterator[Ledger]:
     engine.dispose()
 
 
-def row(org: str, n: int, commission: int = 0, savings: int | None = None) -> UsageRow:
-    now = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
-    savings = commission * 5 if savings is None else savings
-    return UsageRow(
-        request_id=f"req_{n:06d}", organization_id=org, api_key_id="key_1", surface="responses",
-        model="gpt-5-mini", provider="openai", route="openai", requested="flex:30000",
-        served_tier="flex" if commission else "standard", provider_service_tier="flex",
-        outcome="flex_won" if commission else "free_tier", flex_attempts=1, time_to_start_ms=5,
-        fallback_after_ms=None, uncached_input_tokens=10, cached_input_tokens=2,
-        cache_write_tokens=0, output_tokens=40, reasoning_tokens=0, priced=True,
-        actual_nano_usd=savings, standard_nano_usd=savings * 2, savings_nano_usd=savings,
-        commission_nano_usd=commission, prices={"standard": {"input": 250}}, error_code="",
-        create_time=now, complete_time=now,
-    )  # fmt: skip
+def row(org: str, n: int, commission: int = 0, savings: int | None = None) -> RequestRecord:
+    return flex_record(org, f"req_{n:06d}", commission=commission, savings=savings)
 
 
 def test_commissions_post_balanced_entries_and_balances_are_sums(ledger: Ledger) -> None:
     rows = [row(ledger.organization_id, n, commission=n * 1000) for n in range(10)]
     ledger.store.write(rows)
     assert ledger.store.count_records(ledger.organization_id) == 10
-    assert ledger.store.balance(ledger.organization_id) == sum(r.commission_nano_usd for r in rows)
+    assert ledger.store.balance(ledger.organization_id) == sum(
+        r.cost.commission_nano_usd for r in rows
+    )
     assert ledger.store.balance(ledger.organization_id, COMMISSION_REVENUE) == -45_000
 
 
@@ -114,9 +106,8 @@ def test_the_auditor_finds_an_unbalanced_or_orphan_entry(ledger: Ledger) -> None
         )
     assert audit(ledger.sessions) == ["transaction commission:req_ghost has no usage record"]
     # Make the fixture's closing audit pass: give the ghost transaction its record.
-    ledger.store.write([dataclasses.replace(row(ledger.organization_id, 0), request_id="req_ghost",
-                        commission_nano_usd=9, savings_nano_usd=45, actual_nano_usd=45,
-                        standard_nano_usd=90)])  # fmt: skip
+    ghost = flex_record(ledger.organization_id, "req_ghost", commission=9)
+    ledger.store.write([with_cost(ghost, actual_nano_usd=45, standard_nano_usd=90)])
 
 
 def test_concurrent_records_share_transactions(ledger: Ledger) -> None:
@@ -230,15 +221,15 @@ def test_a_records_prices_read_back_as_written(ledger: Ledger) -> None:
         {"standard": {"input": "0.25", "output": "2"}, "source": "https://example.com/prices ✓"},
         {"catalog": "override.json", "note": 2**70},
     ]
-    rows = [
-        dataclasses.replace(row(ledger.organization_id, n), prices=p) for n, p in enumerate(prices)
-    ]
+    rows = [with_cost(row(ledger.organization_id, n), prices=p) for n, p in enumerate(prices)]
     ledger.store.write(rows)
     with ledger.sessions() as session:
         stored = dict(session.execute(sa.select(UsageRecord.request_id, UsageRecord.prices)).all())
     for r in rows:
-        assert json.loads(stored[r.request_id]) == r.prices
-        assert stored[r.request_id] == json.dumps(r.prices, sort_keys=True, separators=(",", ":"),
+        # The commission reason is kept with the prices it was decided on.
+        written = {**r.cost.prices, "commission_reason": r.cost.reason.value}
+        assert json.loads(stored[r.request_id]) == written
+        assert stored[r.request_id] == json.dumps(written, sort_keys=True, separators=(",", ":"),
                                                   ensure_ascii=False)  # fmt: skip
 
 

@@ -99,8 +99,8 @@ async def test_a_whole_answer_waits_up_to_its_own_timeout_and_a_stream_up_to_the
         )
         try:
             answer = await _standard_answer(patient, job)
-            assert answer.tracker.finished
-            assert answer.tracker.usage is not None
+            assert answer.reader.finished
+            assert answer.reader.usage is not None
             with pytest.raises(UpstreamError, match="TimeoutError") as caught:
                 await _standard_answer(hasty, job)
             assert caught.value.retryable

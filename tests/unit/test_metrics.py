@@ -1,4 +1,4 @@
-"""The metrics sink on hand-made routing outcomes: the race's own measures."""
+"""Metrics counted from hand-made request records: the race's own measures."""
 
 from __future__ import annotations
 
@@ -6,22 +6,28 @@ import datetime as dt
 
 import pytest
 
-from flexgrpc.domain import RaceOutcome, ServedTier
-from flexgrpc.metrics import Metrics, OutcomeMetrics
-from flexgrpc.routing.outcome import RoutingOutcome
+from flexgrpc.domain import (
+    Provider,
+    RaceOutcome,
+    RequestRecord,
+    ServedTier,
+    StartWithin,
+    Surface,
+)
+from flexgrpc.metrics import Metrics, RecordMetrics
 
 
-def fell_back(*, attempts: int, after_ms: float) -> RoutingOutcome:
+def fell_back(*, attempts: int, after_ms: float) -> RequestRecord:
     now = dt.datetime.now(dt.UTC)
-    return RoutingOutcome(
+    return RequestRecord(
         request_id="req_m",
         organization_id="org",
         api_key_id="key",
-        surface="responses",
+        surface=Surface.RESPONSES,
         create_time=now,
         model="gpt-5-mini",
-        provider="openai",
-        requested="flex:5000",
+        provider=Provider.OPENAI,
+        requested=StartWithin(window_ms=5000),
         served_tier=ServedTier.STANDARD,
         outcome=RaceOutcome.FELL_BACK,
         flex_attempts=attempts,
@@ -37,7 +43,7 @@ def value(metrics: Metrics, name: str, **labels: str) -> float:
 
 def test_fallback_lateness_is_measured_from_the_window_end() -> None:
     metrics = Metrics(lambda provider, model: model)
-    observer = OutcomeMetrics(metrics)
+    observer = RecordMetrics(metrics)
     observer.observe(fell_back(attempts=2, after_ms=5_003.0))
     observer.observe(fell_back(attempts=1, after_ms=5_080.0))
     name = "flexgrpc_fallback_after_window_seconds"
@@ -50,7 +56,7 @@ def test_fallback_lateness_is_measured_from_the_window_end() -> None:
 
 def test_a_race_the_policy_skipped_is_counted_as_skipped_not_as_late() -> None:
     metrics = Metrics(lambda provider, model: model)
-    OutcomeMetrics(metrics).observe(fell_back(attempts=0, after_ms=0.4))
+    RecordMetrics(metrics).observe(fell_back(attempts=0, after_ms=0.4))
     skipped = "flexgrpc_flex_races_skipped_total"
     assert value(metrics, skipped, provider="openai", model="gpt-5-mini") == 1
     assert value(metrics, "flexgrpc_fallback_after_window_seconds_count", provider="openai") == 0

@@ -20,8 +20,8 @@ Use::
 cannot honour (the message says what to change) and ``FlexError("invalid_argument")`` for a
 malformed message. Chat fields the translation does not know pass through to the native body.
 
-``assemble_completion(frames)`` turns Chat chunk frames back into a ``chat.completion`` (for a
-non-streamed caller served from an upstream stream, as the flex race always is).
+A non-streamed Chat caller served from an upstream stream (as the flex race always is) gets
+``response`` of the native answer its provider's reader assembled from that stream.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from flexgrpc.providers.sse import SseEvent
-from flexgrpc.providers.translate._chat import assemble_completion
 from flexgrpc.providers.translate.anthropic import AnthropicTranslator
 from flexgrpc.providers.translate.gemini import GeminiTranslator
 
@@ -38,7 +37,6 @@ __all__ = [
     "ChatStream",
     "ChatTranslator",
     "GeminiTranslator",
-    "assemble_completion",
     "translator_for",
 ]
 

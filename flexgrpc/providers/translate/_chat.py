@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from flexgrpc.errors import FlexError
-from flexgrpc.providers.sse import SseParser, format_event
+from flexgrpc.providers.sse import format_event
 
 #: The router's own request fields (SPEC §2). The router strips them before translating; the
 #: translator drops them too, so a forgotten strip can never leak them to a provider.
@@ -818,58 +818,3 @@ class ChatStreamBase:
 
     def error_frame(self, message: str, *, code: str | None = None) -> bytes:
         return error_frame(message, code=code)
-
-
-def assemble_completion(frames: Iterable[bytes]) -> dict[str, Any]:
-    """The ``chat.completion`` that a sequence of Chat chunk frames adds up to.
-
-    For a non-streamed Chat caller served from an upstream stream (the flex race always streams,
-    SPEC §3.3). Raises ``FlexError("unavailable")`` when the frames carry an in-band error or
-    stop before a finish reason.
-    """
-    parser = SseParser()
-    completion: dict[str, Any] | None = None
-    text: list[str] = []
-    calls: dict[int, dict[str, Any]] = {}
-    finish_reason: Any = None
-    usage: Any = None
-    for event in (event for frame in frames for event in parser.feed(frame)):
-        if event.data == "[DONE]":
-            break
-        chunk = event.json()
-        if "error" in chunk:
-            raise FlexError("unavailable", f"the upstream failed mid-answer: {chunk['error']}")
-        if completion is None:
-            completion = {key: chunk.get(key) for key in ("id", "created", "model")}
-        if chunk.get("service_tier") is not None:
-            completion["service_tier"] = chunk["service_tier"]
-        if chunk.get("usage") is not None:
-            usage = chunk["usage"]
-        for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
-            if isinstance(delta.get("content"), str):
-                text.append(delta["content"])
-            for call in delta.get("tool_calls") or []:
-                slot = calls.setdefault(call["index"], {"id": None, "name": "", "arguments": ""})
-                slot["id"] = call.get("id") or slot["id"]
-                function = call.get("function") or {}
-                slot["name"] += function.get("name") or ""
-                slot["arguments"] += function.get("arguments") or ""
-            finish_reason = choice.get("finish_reason") or finish_reason
-    if completion is None or finish_reason is None:
-        raise FlexError("unavailable", "the upstream stream ended before the answer was complete")
-    result = completion_object(
-        id=completion["id"],
-        created=completion["created"],
-        model=completion["model"],
-        text="".join(text),
-        tool_calls=[
-            ToolCall(slot["id"], slot["name"], slot["arguments"])
-            for _, slot in sorted(calls.items())
-        ],
-        finish_reason=finish_reason,
-        usage=None,
-        service_tier=completion.get("service_tier"),
-    )
-    result["usage"] = usage
-    return result

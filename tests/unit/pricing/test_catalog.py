@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from flexgrpc.domain import Provider
+from flexgrpc.domain import Provider, TokenCounts
 from flexgrpc.pricing.catalog import (
     BASE_BAND,
     LONG_CONTEXT_BAND,
@@ -21,7 +21,6 @@ from flexgrpc.pricing.catalog import (
 )
 from flexgrpc.pricing.flex_models import default_catalog
 from flexgrpc.pricing.money import parse_usd_per_million
-from flexgrpc.pricing.usage import NormalisedUsage
 from tests.unit.pricing.conftest import CHECKED_ON, catalog_of, entry
 
 PRICING_DIR = pathlib.Path(__file__).parents[3] / "flexgrpc" / "pricing"
@@ -135,7 +134,7 @@ def test_long_context_band_applies_above_its_threshold_to_the_whole_request(
     assert at_threshold is not None
     assert above is not None
     assert (at_threshold.band, above.band) == (BASE_BAND, LONG_CONTEXT_BAND)
-    usage = NormalisedUsage(uncached_input=200_001, cached_input=72_000, output=1_000)
+    usage = TokenCounts(uncached_input=200_001, cached_input=72_000, output=1_000)
     # flex long context: $2 input, $0.20 cached, $7.50 output per 1M
     assert above.cost(usage) == 200_001 * 2_000_000 + 72_000 * 200_000 + 1_000 * 7_500_000
     assert above.record()["usd_per_million_tokens"] == {
@@ -147,7 +146,7 @@ def test_long_context_band_applies_above_its_threshold_to_the_whole_request(
 
 
 def test_haiku_band_counts_cache_reads_and_writes_in_the_prompt(shipped: PriceCatalog) -> None:
-    usage = NormalisedUsage(uncached_input=1, cached_input=60_000, cache_write=40_000, output=10)
+    usage = TokenCounts(uncached_input=1, cached_input=60_000, cache_write=40_000, output=10)
     quote = shipped.quote(
         Provider.ANTHROPIC,
         "claude-haiku-5-5",
@@ -167,7 +166,7 @@ def test_a_band_with_unknown_prices_leaves_long_prompts_unpriced(shipped: PriceC
     )
     assert quote is not None
     assert quote.rates is None
-    assert quote.cost(NormalisedUsage(uncached_input=300_000)) is None
+    assert quote.cost(TokenCounts(uncached_input=300_000)) is None
     assert quote.record()["usd_per_million_tokens"] is None
 
 

@@ -8,16 +8,15 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from flexgrpc.domain import Provider
+from flexgrpc.domain import CommissionReason, Cost, Provider, TokenCounts
 from flexgrpc.pricing.catalog import ModelPrices, PriceCatalog, PriceTier, TierPrices, TokenRates
-from flexgrpc.pricing.cost import CommissionReason, Pricing, price_request
+from flexgrpc.pricing.cost import micro_amounts, price_request
 from flexgrpc.pricing.flex_models import default_catalog
 from flexgrpc.pricing.money import NanoUSD, PicoUSD, nano_to_micro
-from flexgrpc.pricing.usage import NormalisedUsage
 from tests.unit.pricing.conftest import CHECKED_ON, catalog_of, entry
 
 SHIPPED = PriceCatalog.load()
-USAGE = NormalisedUsage(uncached_input=8_000, cached_input=2_000, output=3_000, reasoning=1_000)
+USAGE = TokenCounts(uncached_input=8_000, cached_input=2_000, output=3_000, reasoning=1_000)
 
 
 def worked_example_catalog() -> PriceCatalog:
@@ -37,7 +36,7 @@ def test_the_worked_example_holds_to_the_micro_dollar() -> None:
     # 10,000 prompt tokens and 15,000 output tokens (4,000 of them reasoning):
     # standard 10,000 x $1.50/1M + 15,000 x $9.20/1M = $0.0150 + $0.1380 = $0.1530
     # flex     10,000 x $0.75/1M + 15,000 x $4.90/1M = $0.0075 + $0.0735 = $0.0810
-    usage = NormalisedUsage(uncached_input=10_000, output=15_000, reasoning=4_000)
+    usage = TokenCounts(uncached_input=10_000, output=15_000, reasoning=4_000)
     pricing = price_request(
         worked_example_catalog(),
         "gpt-6-sol-2026-09-22",
@@ -48,7 +47,7 @@ def test_the_worked_example_holds_to_the_micro_dollar() -> None:
         on=CHECKED_ON,
     )
     assert pricing.reason is CommissionReason.FLEX_SAVED
-    micro = pricing.micro()
+    micro = micro_amounts(pricing)
     assert (micro.standard, micro.actual) == (153_000, 81_000)  # $0.1530, $0.0810
     assert micro.savings == 72_000  # $0.0720
     assert micro.commission == 14_400  # $0.0144
@@ -93,7 +92,7 @@ def test_sub_nano_prices_are_exact_until_the_one_rounding_to_nano_usd(
     shipped: PriceCatalog,
 ) -> None:
     """GPT-5 nano's flex cached input is $0.0025/1M: 2.5 nano-USD per token."""
-    usage = NormalisedUsage(uncached_input=0, cached_input=3, output=0)
+    usage = TokenCounts(uncached_input=0, cached_input=3, output=0)
     pricing = price_request(
         shipped, "gpt-5-nano", "flex", usage, True, Provider.OPENAI, on=CHECKED_ON
     )
@@ -104,11 +103,11 @@ def test_sub_nano_prices_are_exact_until_the_one_rounding_to_nano_usd(
     assert pricing.commission_nano_usd == 1
 
 
-def zero_commission(pricing: Pricing, reason: CommissionReason) -> None:
+def zero_commission(pricing: Cost, reason: CommissionReason) -> None:
     assert pricing.reason is reason
     assert pricing.savings_nano_usd == 0
     assert pricing.commission_nano_usd == 0
-    assert pricing.micro().commission == 0
+    assert micro_amounts(pricing).commission == 0
 
 
 def test_fixed_tier_requests_pay_no_commission(shipped: PriceCatalog) -> None:
@@ -130,7 +129,7 @@ def test_fixed_tier_requests_pay_no_commission(shipped: PriceCatalog) -> None:
 
 
 def test_anthropic_models_pay_no_commission_but_report_their_cost(shipped: PriceCatalog) -> None:
-    usage = NormalisedUsage(uncached_input=900, cache_write=300, output=30)
+    usage = TokenCounts(uncached_input=900, cache_write=300, output=30)
     pricing = price_request(
         shipped, "claude-sonnet-5-5", "standard", usage, False, Provider.ANTHROPIC, on=CHECKED_ON
     )
@@ -173,13 +172,13 @@ def test_an_unpriced_model_fails_closed(shipped: PriceCatalog) -> None:
     assert pricing.standard_nano_usd is None
     assert not pricing.priced
     assert pricing.prices == {}
-    micro = pricing.micro()
+    micro = micro_amounts(pricing)
     assert micro.actual is None
     assert micro.standard is None
 
 
 def test_an_unpriced_long_context_band_fails_closed(shipped: PriceCatalog) -> None:
-    usage = NormalisedUsage(uncached_input=300_000, output=100)
+    usage = TokenCounts(uncached_input=300_000, output=100)
     pricing = price_request(shipped, "gpt-5.5", "flex", usage, True, Provider.OPENAI, on=CHECKED_ON)
     zero_commission(pricing, CommissionReason.UNPRICED)
     assert pricing.actual_nano_usd is None
@@ -196,7 +195,7 @@ def test_a_served_tier_that_is_not_known_is_unpriced(shipped: PriceCatalog) -> N
 
 
 def test_a_cache_write_on_a_tier_without_a_write_price_is_unpriced(shipped: PriceCatalog) -> None:
-    usage = NormalisedUsage(uncached_input=10, cache_write=5, output=1)
+    usage = TokenCounts(uncached_input=10, cache_write=5, output=1)
     pricing = price_request(
         shipped, "gemini-3.5-flash", "flex", usage, True, Provider.GEMINI, on=CHECKED_ON
     )
@@ -212,7 +211,7 @@ def test_a_model_outside_its_price_periods_is_unpriced() -> None:
 
 
 def test_incomplete_usage_reports_cost_but_bills_no_saving(shipped: PriceCatalog) -> None:
-    usage = NormalisedUsage(uncached_input=8_000, output=3_000, complete=False)
+    usage = TokenCounts(uncached_input=8_000, output=3_000, complete=False)
     pricing = price_request(
         shipped, "gpt-6-sol", "flex", usage, True, Provider.OPENAI, on=CHECKED_ON
     )
@@ -239,7 +238,7 @@ def test_pricing_uses_todays_prices_by_default(shipped: PriceCatalog) -> None:
 
 _counts = st.integers(min_value=0, max_value=2_000_000)
 _usages = st.builds(
-    NormalisedUsage,
+    TokenCounts,
     uncached_input=_counts,
     cached_input=_counts,
     cache_write=st.integers(min_value=0, max_value=50_000),
@@ -253,7 +252,7 @@ _FLEX_MODELS = [
 ] + [(Provider.ANTHROPIC, "claude-haiku-5-5"), (Provider.ANTHROPIC, "claude-opus-5-5")]
 
 
-def check_invariants(pricing: Pricing) -> None:
+def check_invariants(pricing: Cost) -> None:
     amounts = [pricing.savings_nano_usd, pricing.commission_nano_usd, pricing.kept_nano_usd]
     amounts += [a for a in (pricing.actual_nano_usd, pricing.standard_nano_usd) if a is not None]
     assert all(type(a) is int and a >= 0 for a in amounts)
@@ -274,7 +273,7 @@ def check_invariants(pricing: Pricing) -> None:
         assert pricing.actual_nano_usd < pricing.standard_nano_usd
         assert pricing.actual_nano_usd + pricing.savings_nano_usd == pricing.standard_nano_usd
         assert pricing.savings_nano_usd <= pricing.standard_nano_usd
-        micro = pricing.micro()
+        micro = micro_amounts(pricing)
         assert micro.actual is not None
         assert micro.standard is not None
         # Each micro value is rounded once from nano-USD, so sums are off by at most 1 micro-USD.
@@ -294,7 +293,7 @@ def check_invariants(pricing: Pricing) -> None:
     st.dates(min_value=dt.date(2026, 1, 1), max_value=dt.date(2028, 1, 1)),
 )
 def test_shipped_prices_keep_every_money_invariant(
-    usage: NormalisedUsage,
+    usage: TokenCounts,
     model: tuple[Provider, str],
     served: str,
     race: bool,
@@ -319,7 +318,7 @@ _rates = st.builds(
 @settings(max_examples=400)
 @given(_usages, _rates, _rates)
 def test_any_prices_keep_every_money_invariant(
-    usage: NormalisedUsage, standard: TokenRates, flex: TokenRates
+    usage: TokenCounts, standard: TokenRates, flex: TokenRates
 ) -> None:
     catalog = PriceCatalog(
         [

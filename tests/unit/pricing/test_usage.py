@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flexgrpc.domain import Provider, Surface
+from flexgrpc.domain import Provider, Surface, TokenCounts
 from flexgrpc.pricing.usage import (
-    NormalisedUsage,
     UsageFormat,
     normalise_anthropic_messages,
     normalise_gemini_interactions,
@@ -61,7 +60,7 @@ def test_openai_responses_usage_from_the_simulator() -> None:
     block = usage_block(OpenAIResponses(), answer)
     assert block["input_tokens"] == 1200
     assert block["output_tokens"] == 94
-    assert normalise_openai_responses(block) == NormalisedUsage(
+    assert normalise_openai_responses(block) == TokenCounts(
         uncached_input=800, cached_input=400, cache_write=0, output=94, reasoning=64
     )
 
@@ -73,7 +72,7 @@ def test_openai_chat_usage_from_the_simulator() -> None:
     block = usage_block(OpenAIChat(), answer)
     assert block["prompt_tokens"] == 1200
     assert block["completion_tokens"] == 94
-    assert normalise_openai_chat(block) == NormalisedUsage(
+    assert normalise_openai_chat(block) == TokenCounts(
         uncached_input=800, cached_input=400, cache_write=0, output=94, reasoning=64
     )
 
@@ -85,7 +84,7 @@ def test_anthropic_usage_reports_cache_reads_and_writes_outside_input_tokens() -
     block = usage_block(AnthropicMessages(), answer)
     assert block["input_tokens"] == 900
     assert block["cache_creation_input_tokens"] == 300
-    assert normalise_anthropic_messages(block) == NormalisedUsage(
+    assert normalise_anthropic_messages(block) == TokenCounts(
         uncached_input=900, cached_input=0, cache_write=300, output=30, reasoning=0
     )
 
@@ -97,7 +96,7 @@ def test_gemini_thoughts_are_output_outside_total_output_tokens() -> None:
     block = usage_block(GeminiInteractions(), answer)
     assert block["total_output_tokens"] == 30
     assert block["total_thought_tokens"] == 64
-    assert normalise_gemini_interactions(block) == NormalisedUsage(
+    assert normalise_gemini_interactions(block) == TokenCounts(
         uncached_input=800, cached_input=400, cache_write=0, output=94, reasoning=64
     )
 
@@ -179,7 +178,7 @@ NORMALISERS = [
 @pytest.mark.parametrize("normalise", NORMALISERS)
 @pytest.mark.parametrize("block", [None, [], "usage", 42])
 def test_no_usage_block_is_zero_and_incomplete(normalise: Any, block: object) -> None:
-    assert normalise(block) == NormalisedUsage(complete=False)
+    assert normalise(block) == TokenCounts(complete=False)
 
 
 @pytest.mark.parametrize(
@@ -224,14 +223,12 @@ def test_missing_reasoning_details_do_not_matter_for_price() -> None:
     usage = normalise_openai_chat(
         {"prompt_tokens": 10, "prompt_tokens_details": {"cached_tokens": 2}, "completion_tokens": 4}
     )
-    assert usage == NormalisedUsage(uncached_input=8, cached_input=2, output=4, reasoning=0)
+    assert usage == TokenCounts(uncached_input=8, cached_input=2, output=4, reasoning=0)
 
 
 def test_gemini_omits_zero_fields_so_absent_counts_are_zero() -> None:
-    assert normalise_gemini_interactions({}) == NormalisedUsage()
-    assert normalise_gemini_interactions({"total_input_tokens": 7}) == NormalisedUsage(
-        uncached_input=7
-    )
+    assert normalise_gemini_interactions({}) == TokenCounts()
+    assert normalise_gemini_interactions({"total_input_tokens": 7}) == TokenCounts(uncached_input=7)
     bad = normalise_gemini_interactions({"total_input_tokens": 7, "total_thought_tokens": "x"})
     assert not bad.complete
 
@@ -245,7 +242,7 @@ def test_anthropic_null_cache_counts_mean_none() -> None:
             "output_tokens": 5,
         }
     )
-    assert usage == NormalisedUsage(uncached_input=10, output=5)
+    assert usage == TokenCounts(uncached_input=10, output=5)
     assert not normalise_anthropic_messages({"input_tokens": 10}).complete
 
 

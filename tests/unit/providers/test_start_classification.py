@@ -8,10 +8,11 @@ import pathlib
 import pytest
 
 from flexgrpc.domain import Provider, ProviderRoute, RouteJob, ServedTier, StartWithin, Surface
+from flexgrpc.providers.adapter import Adapter
 from flexgrpc.providers.anthropic import MessagesAdapter
-from flexgrpc.providers.base import Adapter, EventKind
 from flexgrpc.providers.gemini import InteractionsAdapter
 from flexgrpc.providers.openai import ChatCompletionsAdapter, ResponsesAdapter
+from flexgrpc.providers.reading import EventKind
 from flexgrpc.providers.sse import SseEvent, SseParser
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "sse"
@@ -38,8 +39,8 @@ def job() -> RouteJob:
 
 
 def kinds(adapter: Adapter, name: str) -> tuple[list[EventKind], object]:
-    tracker = adapter.tracker(job())
-    return [tracker.feed(e) for e in events(name)], tracker
+    reader = adapter.reader(job())
+    return [reader.feed(e) for e in events(name)], reader
 
 
 # (adapter, fixture, index of the first event that counts as a start)
@@ -57,22 +58,22 @@ CASES = [
 def test_lifecycle_events_are_not_a_start(
     adapter: Adapter, fixture: str, first_output: int
 ) -> None:
-    seen, tracker = kinds(adapter, fixture)
+    seen, reader = kinds(adapter, fixture)
     assert seen[:first_output] == [EventKind.LIFECYCLE] * first_output
     assert seen[first_output] is EventKind.OUTPUT
     assert EventKind.TERMINAL in seen
     assert EventKind.ERROR not in seen
-    assert tracker.finished  # type: ignore[attr-defined]
+    assert reader.finished  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(("adapter", "fixture", "first_output"), CASES)
 def test_assembled_answer_holds_every_text_delta(
     adapter: Adapter, fixture: str, first_output: int
 ) -> None:
-    tracker = adapter.tracker(job())
+    reader = adapter.reader(job())
     deltas: list[str] = []
     for event in events(fixture):
-        tracker.feed(event)
+        reader.feed(event)
         data = json.loads(event.data) if event.data.startswith("{") else {}
         delta = data.get("delta")
         if isinstance(delta, str) and data.get("type", "").endswith("output_text.delta"):
@@ -83,29 +84,29 @@ def test_assembled_answer_holds_every_text_delta(
             piece = (choice.get("delta") or {}).get("content")
             if piece:
                 deltas.append(piece)
-    answer = tracker.result()
+    answer = reader.answer()
     assert deltas, "fixture has text deltas"
     assert "".join(deltas) in json.dumps(answer, ensure_ascii=False).replace("\\n", "\n")
-    assert tracker.usage, "usage was read"
-    assert tracker.served_tier is not None
-    assert adapter.normalise_tier(tracker.served_tier) is not ServedTier.UNKNOWN
+    assert reader.usage, "usage was read"
+    assert reader.served_tier is not None
+    assert adapter.normalise_tier(reader.served_tier) is not ServedTier.UNKNOWN
 
 
 def test_responses_error_event_is_an_error() -> None:
-    tracker = ResponsesAdapter().tracker(job())
+    reader = ResponsesAdapter().reader(job())
     error = SseEvent("error", '{"type":"error","code":"server_error","message":"boom"}', b"")
-    assert tracker.feed(error) is EventKind.ERROR
+    assert reader.feed(error) is EventKind.ERROR
 
 
 def test_chat_usage_chunk_is_not_a_start() -> None:
-    tracker = ChatCompletionsAdapter().tracker(job())
+    reader = ChatCompletionsAdapter().reader(job())
     usage_only = '{"id":"x","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}'
-    assert tracker.feed(SseEvent("", usage_only, b"")) is EventKind.LIFECYCLE
-    assert tracker.usage == {"prompt_tokens": 1, "completion_tokens": 2}
+    assert reader.feed(SseEvent("", usage_only, b"")) is EventKind.LIFECYCLE
+    assert reader.usage == {"prompt_tokens": 1, "completion_tokens": 2}
 
 
 def test_anthropic_tool_input_is_rebuilt_from_json_deltas() -> None:
-    tracker = MessagesAdapter().tracker(job())
+    reader = MessagesAdapter().reader(job())
     frames = [
         ("message_start", {"type": "message_start", "message": {"id": "m", "content": [],
                            "usage": {"input_tokens": 3, "service_tier": "standard"}}}),
@@ -122,8 +123,8 @@ def test_anthropic_tool_input_is_rebuilt_from_json_deltas() -> None:
         ("message_stop", {"type": "message_stop"}),
     ]  # fmt: skip
     for name, data in frames:
-        tracker.feed(SseEvent(name, json.dumps(data), b""))
-    answer = tracker.result()
+        reader.feed(SseEvent(name, json.dumps(data), b""))
+    answer = reader.answer()
     assert answer["content"] == [{"type": "tool_use", "id": "t", "name": "f", "input": {"a": 1}}]
     assert answer["stop_reason"] == "tool_use"
-    assert tracker.usage == {"input_tokens": 3, "service_tier": "standard", "output_tokens": 9}
+    assert reader.usage == {"input_tokens": 3, "service_tier": "standard", "output_tokens": 9}

@@ -17,6 +17,9 @@ from openai.types.chat import (
     ChatCompletionMessageFunctionToolCall,
 )
 
+from flexgrpc.errors import FlexError
+from flexgrpc.providers.openai import ChatReader
+from flexgrpc.providers.reading import EventKind
 from flexgrpc.providers.sse import SseEvent, SseParser, format_event
 from flexgrpc.providers.translate import ChatStream
 
@@ -137,3 +140,18 @@ def function_calls(message: ChatCompletionMessage) -> list[ChatCompletionMessage
     calls = message.tool_calls or []
     assert all(isinstance(call, ChatCompletionMessageFunctionToolCall) for call in calls)
     return cast(list[ChatCompletionMessageFunctionToolCall], calls)
+
+
+def assemble_completion(frames: Iterable[bytes]) -> dict[str, Any]:
+    """The ``chat.completion`` that Chat chunk frames add up to, as the router's own Chat reader
+    (the one that reads OpenAI's streams) assembles it; ``FlexError("unavailable")`` when the
+    frames carry an in-band error or end before a finish reason."""
+    reader = ChatReader()
+    for frame in frames:
+        for event in SseParser().feed(frame):
+            if reader.feed(event) is EventKind.ERROR:
+                raise FlexError("unavailable", f"the upstream failed mid-answer: {event.data}")
+    answer = reader.answer()
+    if not reader.finished or not all(c.get("finish_reason") for c in answer["choices"]):
+        raise FlexError("unavailable", "the stream ended before the answer was complete")
+    return answer

@@ -10,10 +10,10 @@ import pytest
 from openai.types.chat import ChatCompletion
 
 from flexgrpc.errors import FlexError
-from flexgrpc.providers.translate import assemble_completion
 from flexgrpc.providers.translate.anthropic import DEFAULT_MAX_TOKENS, AnthropicTranslator
 from tests.unit.translate.support import (
     NOW,
+    assemble_completion,
     chunks,
     clock,
     function_calls,

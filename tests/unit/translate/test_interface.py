@@ -11,10 +11,10 @@ from flexgrpc.providers.translate import (
     ChatStream,
     ChatTranslator,
     GeminiTranslator,
-    assemble_completion,
     translator_for,
 )
 from tests.unit.translate.support import (
+    assemble_completion,
     clock,
     load_events,
     load_json,

@@ -17,10 +17,16 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flexgrpc.providers.translate import assemble_completion
 from flexgrpc.providers.translate.anthropic import AnthropicTranslator
 from flexgrpc.providers.translate.gemini import GeminiTranslator
-from tests.unit.translate.support import chunks, clock, normalized, run_stream, sse
+from tests.unit.translate.support import (
+    assemble_completion,
+    chunks,
+    clock,
+    normalized,
+    run_stream,
+    sse,
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.text(max_size=12),
