@@ -284,11 +284,9 @@ class _Drawer:
     @staticmethod
     def _in_range(value: float, schema: Mapping[str, Any]) -> bool:
         def bound(key: str) -> float | None:
-            value = schema.get(key)
+            raw = schema.get(key)
             return (
-                float(value)
-                if isinstance(value, int | float) and not isinstance(value, bool)
-                else None
+                float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
             )
 
         low, high = bound("minimum"), bound("maximum")
