@@ -184,7 +184,9 @@ class GeminiGenerateContent(WireFormat):
             schema = schema_object(declared) or ANY_JSON_OBJECT
         return Ask(
             tools=tuple(offered),
-            choice=_MODES.get(str(mode).lower(), ToolChoice.AUTO),
+            choice=_MODES.get(mode.lower(), ToolChoice.AUTO)
+            if isinstance(mode, str)
+            else ToolChoice.AUTO,
             allowed=tuple(n for n in allowed if isinstance(n, str))
             if isinstance(allowed, list)
             else (),
