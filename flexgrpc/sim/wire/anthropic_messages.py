@@ -1,4 +1,5 @@
-"""Anthropic Messages: ``POST /v1/messages`` (``x-api-key``, ``anthropic-version`` required).
+"""Anthropic Messages: ``POST /v1/messages`` (``anthropic-version`` required; the key in
+``x-api-key`` or, as the anthropic SDK 2.x sends it, ``Authorization: Bearer``).
 
 Stream: ``event: <type>`` + ``data: {"type": <type>, ...}``::
 
@@ -47,6 +48,7 @@ from flexgrpc.sim.wire.base import (
     sse,
 )
 from flexgrpc.sim.wire.errors import AnthropicErrors
+from flexgrpc.sim.wire.openai_responses import bearer_key_present
 
 
 class AnthropicMessages(WireFormat):
@@ -68,7 +70,7 @@ class AnthropicMessages(WireFormat):
     request_id_header = "request-id"
 
     def api_key_present(self, headers: Mapping[str, str], query: Mapping[str, str]) -> bool:
-        return bool(headers.get("x-api-key", "").strip())
+        return bool(headers.get("x-api-key", "").strip()) or bearer_key_present(headers)
 
     def check_headers(self, headers: Mapping[str, str]) -> None:
         if not headers.get("anthropic-version", "").strip():
