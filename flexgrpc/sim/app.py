@@ -6,6 +6,10 @@ refused, failed, streamed or answered. Waiting is ``asyncio`` sleeping, so thous
 requests can wait at once for next to nothing. While it waits, the handler listens for the
 client's ``http.disconnect`` and stops at once when it comes.
 
+Count-tokens routes (Anthropic ``/v1/messages/count_tokens``, Gemini ``:countTokens``) answer
+at once, with no fate, no record and no request number, so counting leaves the random
+sequence of the generation requests alone.
+
 Control routes, for tests:
 
 * ``GET /_sim/requests[?since=<id>]`` -- the records (``RequestRecord.to_dict``), oldest first.
