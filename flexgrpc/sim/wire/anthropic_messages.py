@@ -34,7 +34,7 @@ blocks' text, ``message_delta.delta`` and ``message_delta.usage`` applied.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from flexgrpc.sim.asks import Ask, Tool, ToolChoice, named, schema_object
@@ -180,7 +180,9 @@ class AnthropicMessages(WireFormat):
             content = [{"type": "text", "text": generation.text}]
         return self._message(generation, content=content, final=True)
 
-    def _tool_use_frames(self, generation: Generation, event: Any) -> Iterator[Frame]:
+    def _tool_use_frames(
+        self, generation: Generation, event: Callable[..., bytes]
+    ) -> Iterator[Frame]:
         for index, call in enumerate(generation.tool_calls):
             block = self._tool_use(call, done=False)
             yield Frame(event("content_block_start", index=index, content_block=block))
@@ -217,7 +219,7 @@ class AnthropicMessages(WireFormat):
         yield Frame(event("message_stop"))
 
     @staticmethod
-    def _text_frames(generation: Generation, event: Any) -> Iterator[Frame]:
+    def _text_frames(generation: Generation, event: Callable[..., bytes]) -> Iterator[Frame]:
         yield Frame(
             event("content_block_start", index=0, content_block={"type": "text", "text": ""})
         )

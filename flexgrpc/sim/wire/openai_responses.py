@@ -61,7 +61,9 @@ OPENAI_TIERS: Mapping[str | None, str] = {
 OPENAI_SERVED: Mapping[str, str] = {"standard": "default", "flex": "flex", "priority": "priority"}
 
 
-def openai_choice(choice: Any, name_of: Any) -> tuple[ToolChoice, tuple[str, ...]]:
+def openai_choice(
+    choice: Any, name_of: Callable[[Mapping[str, Any]], str | None]
+) -> tuple[ToolChoice, tuple[str, ...]]:
     """OpenAI's ``tool_choice`` (both APIs): the choice and the names it allows.
 
     ``name_of`` reads a tool's name from a ``{type: function, ...}`` entry, which the two APIs
@@ -79,13 +81,10 @@ def openai_choice(choice: Any, name_of: Any) -> tuple[ToolChoice, tuple[str, ...
             allowed = choice.get("allowed_tools", choice)
             allowed = allowed if isinstance(allowed, Mapping) else {}
             tools = allowed.get("tools")
-            names = (
-                tuple(
-                    name for name in (name_of(t) for t in tools if isinstance(t, Mapping)) if name
-                )
-                if isinstance(tools, list)
-                else ()
+            entries = (
+                [t for t in tools if isinstance(t, Mapping)] if isinstance(tools, list) else []
             )
+            names = tuple(name for name in map(name_of, entries) if name)
             mode = ToolChoice.REQUIRED if allowed.get("mode") == "required" else ToolChoice.AUTO
             return mode, names
     return ToolChoice.AUTO, ()
