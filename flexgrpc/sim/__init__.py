@@ -1,7 +1,9 @@
 """The provider simulator: a real HTTP server speaking the OpenAI (Responses, Chat
-Completions), Anthropic (Messages) and Gemini (Interactions) wire formats, with seeded
-per-tier behaviour (capacity refusals, queueing delays, token rates, errors, drops, the tier
-served) for tests, benchmarks and demo mode (SPEC §9).
+Completions), Anthropic (Messages) and Gemini (Interactions, generateContent) wire formats,
+with seeded per-tier behaviour (capacity refusals, queueing delays, token rates, errors, drops,
+the tier served) for tests, benchmarks and demo mode (SPEC §9). Requests that offer tools get
+tool calls whose arguments fit the tools' schemas, requests that ask for JSON get JSON valid
+against their schema, and the count-tokens routes count prompts as the generation routes do.
 
 Public API::
 

@@ -6,6 +6,10 @@ refused, failed, streamed or answered. Waiting is ``asyncio`` sleeping, so thous
 requests can wait at once for next to nothing. While it waits, the handler listens for the
 client's ``http.disconnect`` and stops at once when it comes.
 
+Count-tokens routes (Anthropic ``/v1/messages/count_tokens``, Gemini ``:countTokens``) answer
+at once, with no fate, no record and no request number, so counting leaves the random
+sequence of the generation requests alone.
+
 Control routes, for tests:
 
 * ``GET /_sim/requests[?since=<id>]`` -- the records (``RequestRecord.to_dict``), oldest first.
@@ -25,10 +29,10 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from flexgrpc.sim.config import SimConfig, TierConfig
-from flexgrpc.sim.generation import Fate, Generation, draw, request_rng
+from flexgrpc.sim.generation import Fate, Generation, draw, prompt_tokens, request_rng
 from flexgrpc.sim.records import Outcome, RequestLog, RequestRecord
-from flexgrpc.sim.wire import FORMATS, RequestError, WireFormat
-from flexgrpc.sim.wire.base import dumps
+from flexgrpc.sim.wire import RequestError, WireFormat, route, token_counter
+from flexgrpc.sim.wire.base import TokenCounter, dumps
 from flexgrpc.sim.wire.errors import ErrorReply
 
 Scope = MutableMapping[str, Any]
@@ -37,10 +41,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _JSON = (b"content-type", b"application/json")
-_SSE_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-]
+_NO_CACHE = (b"cache-control", b"no-cache")
 
 
 class _Watches:
@@ -115,13 +116,16 @@ def _query(scope: Scope) -> dict[str, str]:
     return dict(pairs)
 
 
-#: Fields that say how to deliver the answer, not what to answer: they do not count as prompt,
-#: so the same prompt streamed or not, on flex or standard, reports the same usage.
-_DELIVERY_FIELDS = frozenset({"stream", "stream_options", "service_tier"})
+def prompt_size(wire: WireFormat, body: Mapping[str, Any]) -> int:
+    """Bytes of prompt, from which ``generation`` counts prompt tokens (and count-tokens
+    routes count theirs)."""
+    return len(dumps(wire.prompt(body)))
 
 
-def _prompt_size(body: Mapping[str, Any]) -> int:
-    return len(dumps({k: v for k, v in body.items() if k not in _DELIVERY_FIELDS}))
+def _served_tier(wire: WireFormat, generation: Generation) -> list[tuple[bytes, bytes]]:
+    if wire.served_tier_header is None:
+        return []
+    return [(wire.served_tier_header.encode(), wire.served_name(generation).encode())]
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -170,14 +174,50 @@ class SimulatorApp:
         if path.startswith("/_sim/"):
             await self._control(path, method, scope, receive, send)
             return
-        wire = FORMATS.get(path)
-        if wire is None:
+        wire = route(path, _query(scope))
+        counter = token_counter(path) if wire is None else None
+        if wire is None and counter is None:
             await _send_json(send, 404, {"error": {"message": f"no route for {path}"}})
             return
         if method != "POST":
             await _send_json(send, 405, {"error": {"message": f"{method} not allowed on {path}"}})
             return
-        await self._provider_request(wire, scope, receive, send)
+        if wire is not None:
+            await self._provider_request(wire, scope, receive, send)
+        elif counter is not None:
+            await self._count_tokens(counter, scope, receive, send)
+
+    async def _count_tokens(
+        self, counter: TokenCounter, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Count a prompt as a generation request with that prompt would (no record, no request
+        number: counting is not generating, so it leaves the random sequence alone)."""
+        headers = _headers(scope)
+        raw = await _read_body(receive)
+        if raw is None:
+            return
+        request_id = "req_simcount"
+        if not counter.api_key_present(headers, _query(scope)):
+            reply = counter.errors.missing_key(request_id)
+            await _send_json(send, reply.status, reply.body)
+            return
+        try:
+            counter.check_headers(headers)
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                reply = counter.errors.malformed_json(request_id)
+                await _send_json(send, reply.status, reply.body)
+                return
+            wire, prompt_body = counter.prompt_request(body)
+        except RequestError as exc:
+            reply = counter.errors.invalid(exc.message, exc.param, request_id)
+            await _send_json(send, reply.status, reply.body)
+            return
+        tokens = prompt_tokens(prompt_size(wire, prompt_body))
+        await _send_json(send, 200, counter.answer(tokens))
 
     # -- control routes -------------------------------------------------------------------
 
@@ -229,13 +269,13 @@ class SimulatorApp:
                 parsed = None
             body = parsed if isinstance(parsed, dict) else None
         shown = body if body is not None else (raw.decode("utf-8", "replace") if raw else None)
-        model = body.get("model") if body is not None else None
+        model = wire.model_of(body) if body is not None else None
         record = self.log.open(
             provider=wire.provider,
             surface=wire.surface,
             path=wire.path,
             model=model if isinstance(model, str) else None,
-            service_tier=body.get("service_tier") if body is not None else None,
+            service_tier=wire.requested_tier(body) if body is not None else None,
             stream=body is not None and wire.stream_requested(body),
             api_key_present=wire.api_key_present(headers, _query(scope)),
             body=shown,
@@ -260,11 +300,12 @@ class SimulatorApp:
                 provider=wire.provider,
                 model=str(model),
                 body=body,
-                raw_body_size=_prompt_size(body),
-                requested_tier=body.get("service_tier"),
+                raw_body_size=prompt_size(wire, body),
+                requested_tier=wire.requested_tier(body),
                 canonical_tier=tier,
                 max_tokens=wire.max_tokens(body),
                 created=arrival,
+                ask=wire.ask(body),
             )
             record.start_delay = fate.start_delay
             await self._answer(wire, behavior, record, fate, generation, receive, send)
@@ -362,7 +403,9 @@ class SimulatorApp:
     ) -> None:
         record.status = 200
         record.served_tier = wire.served_name(generation)
-        await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS + ids})
+        headers = [(b"content-type", wire.stream_content_type.encode()), _NO_CACHE]
+        headers += ids + _served_tier(wire, generation)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         pending = bytearray()
         started = False
         first_unsent = False
@@ -426,6 +469,7 @@ class SimulatorApp:
         record.status = 200
         record.served_tier = wire.served_name(generation)
         headers = [_JSON, (b"content-length", str(len(body)).encode()), *ids]
+        headers += _served_tier(wire, generation)
         watch.finished = True
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         record.first_output_time = time.time()

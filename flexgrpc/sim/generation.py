@@ -1,22 +1,30 @@
 """Everything random about one request, drawn up front from its own seeded RNG.
 
 ``draw`` turns (configuration, request number, request) into a ``Fate`` (refused? error? how
-long until the start? dropped where?) and a ``Generation`` (the answer: tokens, usage, ids,
-served tier). The draws happen in one fixed order whatever the request's format, stream flag
-or outcome, so the same seed and the same sequence of requests give the same run, and a
-streamed and a non-streamed request with the same number get the same answer.
+long until the start? dropped where?) and a ``Generation`` (the answer: tokens, tool calls,
+usage, ids, served tier). The draws happen in one fixed order whatever the request's format,
+stream flag or outcome, so the same seed and the same sequence of requests give the same run,
+and a streamed and a non-streamed request with the same number get the same answer.
+
+What the request asks of the answer (``asks.Ask``: tools, tool choice, a JSON Schema) is drawn
+last, after every draw a plain request makes, so a request that asks nothing gets exactly the
+answer it got before tools existed. A JSON answer and tool-call arguments are sent in
+fragments of ``FRAGMENT_CHARS`` characters, each one output token.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flexgrpc.sim.asks import ANY_JSON_OBJECT, PLAIN, Ask, ToolChoice
 from flexgrpc.sim.config import SimConfig, TierConfig, parse_delay
+from flexgrpc.sim.schema_instances import instance
 
 #: Models that reason (and so may report reasoning tokens): OpenAI o-series and gpt-5*,
 #: Gemini 2.5 and later.
@@ -29,6 +37,40 @@ _SAMPLE_TEXT = (
     "callers get their tokens on time at a lower cost every single day"
 )
 _VOCABULARY = tuple(_SAMPLE_TEXT.split())
+
+#: Share of ``auto`` tool choices answered with a call rather than text.
+AUTO_CALL_SHARE = 0.5
+#: Share of calls that come with a second, parallel call (where parallel calls are allowed).
+PARALLEL_SHARE = 0.3
+_NO_PARAMETERS: Mapping[str, Any] = {"type": "object", "properties": {}}
+#: Characters per streamed fragment of JSON (about one token of JSON).
+FRAGMENT_CHARS = 4
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def fragments(text: str) -> tuple[str, ...]:
+    """``text`` in the pieces a stream sends it in (one output token each)."""
+    return tuple(text[i : i + FRAGMENT_CHARS] for i in range(0, len(text), FRAGMENT_CHARS))
+
+
+def _stretched_hex(value: int, length: int) -> str:
+    digits = f"{value:032x}"
+    while len(digits) < length:
+        digits += hashlib.blake2b(digits.encode(), digest_size=16).hexdigest()
+    return digits[:length]
+
+
+def _base62(value: int, length: int) -> str:
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    number = int(_stretched_hex(value, 128), 16)  # 512 bits: enough for 85 characters
+    chars = []
+    for _ in range(length):
+        number, digit = divmod(number, 62)
+        chars.append(alphabet[digit])
+    return "".join(chars)
 
 
 def request_rng(seed: int, number: int) -> random.Random:
@@ -57,6 +99,30 @@ class Fate:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One call of one offered tool, with arguments valid against its parameters schema."""
+
+    name: str
+    arguments: Any
+    #: 128 random bits for the call's ids.
+    entropy: int
+
+    @property
+    def arguments_json(self) -> str:
+        return _json(self.arguments)
+
+    @property
+    def fragments(self) -> tuple[str, ...]:
+        return fragments(self.arguments_json)
+
+    def hex_id(self, length: int) -> str:
+        return _stretched_hex(self.entropy, length)
+
+    def b62_id(self, length: int) -> str:
+        return _base62(self.entropy, length)
+
+
+@dataclass(frozen=True, slots=True)
 class Generation:
     """The answer, independent of wire format."""
 
@@ -79,6 +145,10 @@ class Generation:
     #: Random material for ids: four 128-bit integers.
     entropy: tuple[int, int, int, int]
     body: Mapping[str, Any]
+    #: The answer is these calls instead of text (``tokens`` is then empty).
+    tool_calls: tuple[ToolCall, ...] = ()
+    #: ``tokens`` spell a JSON value (structured output).
+    json_text: bool = False
 
     @property
     def text(self) -> str:
@@ -86,26 +156,18 @@ class Generation:
 
     @property
     def output_tokens(self) -> int:
-        return len(self.tokens)
+        """Visible output: text tokens plus the fragments of every call's arguments."""
+        return len(self.tokens) + sum(len(call.fragments) for call in self.tool_calls)
 
     def hex_id(self, which: int, length: int = 32) -> str:
         """``length`` hex digits of entropy number ``which`` (0..3), stretched if needed."""
-        digits = f"{self.entropy[which]:032x}"
-        while len(digits) < length:
-            digits += hashlib.blake2b(digits.encode(), digest_size=16).hexdigest()
-        return digits[:length]
+        return _stretched_hex(self.entropy[which], length)
 
     def b62_id(self, which: int, length: int) -> str:
-        alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-        value = int(self.hex_id(which, 128), 16)  # 512 bits: enough for 85 characters
-        chars = []
-        for _ in range(length):
-            value, digit = divmod(value, 62)
-            chars.append(alphabet[digit])
-        return "".join(chars)
+        return _base62(self.entropy[which], length)
 
 
-def _input_tokens(raw_body_size: int) -> int:
+def prompt_tokens(raw_body_size: int) -> int:
     # About four bytes of JSON per token; never tiny, so cached shares stay below the total.
     return max(8, raw_body_size // 4)
 
@@ -123,6 +185,7 @@ def draw(
     canonical_tier: str,
     max_tokens: int | None,
     created: float,
+    ask: Ask = PLAIN,
 ) -> tuple[Fate, Generation]:
     """Draw the fate and the answer of one request. Keep the order of draws stable."""
     scale = config.time_scale
@@ -149,7 +212,7 @@ def draw(
     if not truncated:
         tokens = (*tokens[:-1], tokens[-1] + ".")
 
-    input_tokens = _input_tokens(raw_body_size)
+    input_tokens = prompt_tokens(raw_body_size)
     share = max(1, int(input_tokens * (0.25 + 0.5 * cache_fraction)))
     cached = share if cache_draw < config.cached_share else 0
     cache_write = share if config.cached_share <= cache_draw < 2 * config.cached_share else 0
@@ -158,6 +221,19 @@ def draw(
         and is_reasoning_model(model)
         and reasoning_draw < config.reasoning_share
     )
+
+    tool_calls: tuple[ToolCall, ...] = ()
+    json_text = False
+    if ask.tools or ask.text_schema is not None:
+        tool_calls = _tool_calls(rng, ask)
+        if tool_calls:
+            tokens, truncated = (), False
+        elif ask.text_schema is not None:
+            pieces = fragments(_json(instance(ask.text_schema or ANY_JSON_OBJECT, rng)))
+            truncated = max_tokens is not None and 0 < max_tokens < len(pieces)
+            tokens = pieces[:max_tokens] if truncated else pieces
+            json_text = True
+        count = max(1, len(tokens) + sum(len(call.fragments) for call in tool_calls))
 
     served = behavior.serve_tier_instead or (
         "standard" if canonical_tier == "auto" else canonical_tier
@@ -178,5 +254,30 @@ def draw(
         reasoning_tokens=reasoning_amount if reasons else 0,
         entropy=entropy,
         body=body,
+        tool_calls=tool_calls,
+        json_text=json_text,
     )
     return fate, generation
+
+
+def _tool_calls(rng: random.Random, ask: Ask) -> tuple[ToolCall, ...]:
+    """The calls that answer ``ask`` (none: answer with text). Keep the order of draws."""
+    tools = ask.callable_tools()
+    if not tools:
+        return ()
+    if ask.choice is not ToolChoice.REQUIRED and rng.random() >= AUTO_CALL_SHARE:
+        return ()
+    count = 2 if ask.parallel and rng.random() < PARALLEL_SHARE else 1
+    calls = []
+    for _ in range(count):
+        tool = rng.choice(tools)
+        arguments = instance(tool.parameters or _NO_PARAMETERS, rng)
+        # Arguments are an object whatever a sloppy schema says, as the providers send them.
+        calls.append(
+            ToolCall(
+                tool.name,
+                arguments if isinstance(arguments, dict) else {},
+                rng.getrandbits(128),
+            )
+        )
+    return tuple(calls)

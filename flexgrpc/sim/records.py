@@ -40,11 +40,13 @@ class RequestRecord:
     #: 1, 2, 3, ... since the last reset; also the request number the randomness derives from.
     id: int
     provider: str
-    #: ``responses``, ``chat_completions``, ``messages`` or ``interactions``.
+    #: ``responses``, ``chat_completions``, ``messages``, ``interactions`` or
+    #: ``generate_content``.
     surface: str
     path: str
     model: str | None
-    #: ``service_tier`` exactly as sent (``None`` when absent).
+    #: ``service_tier`` (generateContent: ``serviceTier``) exactly as sent (``None`` when
+    #: absent).
     service_tier: Any
     stream: bool
     api_key_present: bool

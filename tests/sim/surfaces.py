@@ -203,8 +203,18 @@ def _accumulate_responses(data: list[Any]) -> dict[str, Any]:
     items = {d["output_index"]: d["item"] for d in data if d["type"] == "response.output_item.done"}
     assert response["output"] == [items[i] for i in sorted(items)]
     text = "".join(d["delta"] for d in data if d["type"] == "response.output_text.delta")
-    message = next(item for item in response["output"] if item["type"] == "message")
-    assert message["content"][0]["text"] == text
+    messages = [item for item in response["output"] if item["type"] == "message"]
+    if messages:
+        assert messages[0]["content"][0]["text"] == text
+    for item in response["output"]:
+        if item["type"] == "function_call":
+            arguments = "".join(
+                d["delta"]
+                for d in data
+                if d["type"] == "response.function_call_arguments.delta"
+                and d["item_id"] == item["id"]
+            )
+            assert item["arguments"] == arguments
     return response
 
 
@@ -218,6 +228,26 @@ def _accumulate_chat(data: list[Any]) -> dict[str, Any]:
         if c["choices"] and c["choices"][0]["finish_reason"]
     )
     usage = next(c["usage"] for c in chunks if not c["choices"])
+    calls: dict[int, dict[str, Any]] = {}
+    for c in chunks:
+        for fragment in (c["choices"][0]["delta"].get("tool_calls") or []) if c["choices"] else []:
+            call = calls.setdefault(
+                fragment["index"], {"id": "", "type": "function", "function": {"name": ""}}
+            )
+            call["id"] = fragment.get("id", call["id"])
+            function = fragment.get("function", {})
+            call["function"]["name"] += function.get("name", "")
+            call["function"]["arguments"] = call["function"].get("arguments", "") + function.get(
+                "arguments", ""
+            )
+    message: dict[str, Any] = {
+        "role": first["choices"][0]["delta"]["role"],
+        "content": None if calls else content,
+        "refusal": None,
+        "annotations": [],
+    }
+    if calls:
+        message["tool_calls"] = [calls[i] for i in sorted(calls)]
     return {
         "id": first["id"],
         "object": "chat.completion",
@@ -226,12 +256,7 @@ def _accumulate_chat(data: list[Any]) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {
-                    "role": first["choices"][0]["delta"]["role"],
-                    "content": content,
-                    "refusal": None,
-                    "annotations": [],
-                },
+                "message": message,
                 "logprobs": None,
                 "finish_reason": finish,
             }
@@ -249,11 +274,17 @@ def _accumulate_messages(data: list[Any]) -> dict[str, Any]:
     for d in data:
         if d["type"] == "content_block_start":
             blocks[d["index"]] = dict(d["content_block"])
+        elif d["type"] == "content_block_delta" and d["delta"]["type"] == "input_json_delta":
+            block = blocks[d["index"]]
+            block["partial"] = block.get("partial", "") + d["delta"]["partial_json"]
         elif d["type"] == "content_block_delta":
             blocks[d["index"]]["text"] += d["delta"]["text"]
         elif d["type"] == "message_delta":
             message.update(d["delta"])
             usage.update(d["usage"])
+    for block in blocks.values():
+        if "partial" in block:
+            block["input"] = json.loads(block.pop("partial"))
     message["content"] = [blocks[i] for i in sorted(blocks)]
     message["usage"] = usage
     return message
@@ -277,6 +308,11 @@ def _accumulate_interactions(data: list[Any]) -> dict[str, Any]:
                     content.append({"type": "text", "text": delta["text"]})
             elif delta["type"] == "thought_signature":
                 step["signature"] = delta["signature"]
+            elif delta["type"] == "arguments_delta":
+                step["partial"] = step.get("partial", "") + delta["arguments"]
         elif d["event_type"] == "interaction.completed":
             completed = dict(d["interaction"])
+    for step in steps.values():
+        if "partial" in step:
+            step["arguments"] = json.loads(step.pop("partial"))
     return {**completed, "steps": [steps[i] for i in sorted(steps)]}

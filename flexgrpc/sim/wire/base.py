@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flexgrpc.providers.sse import format_event
+from flexgrpc.sim.asks import PLAIN, Ask
 from flexgrpc.sim.generation import Generation
 from flexgrpc.sim.wire.errors import ErrorDialect
 
@@ -62,6 +63,13 @@ class WireFormat(abc.ABC):
     served_names: Mapping[str, str]
     #: Header that carries the provider's request id, if it has one.
     request_id_header: str | None = None
+    #: Header that carries the tier served (provider spelling), if the provider sends one.
+    served_tier_header: str | None = None
+    stream_content_type = "text/event-stream; charset=utf-8"
+    #: Body fields that say how to deliver the answer, not what to answer: they do not count
+    #: as prompt, so the same prompt streamed or not, on flex or standard, reports the same
+    #: usage.
+    delivery_fields: frozenset[str] = frozenset({"stream", "stream_options", "service_tier"})
 
     @abc.abstractmethod
     def api_key_present(self, headers: Mapping[str, str], query: Mapping[str, str]) -> bool: ...
@@ -78,6 +86,21 @@ class WireFormat(abc.ABC):
 
     def stream_requested(self, body: Mapping[str, Any]) -> bool:
         return body.get("stream") is True
+
+    def model_of(self, body: Mapping[str, Any]) -> Any:
+        return body.get("model")
+
+    def requested_tier(self, body: Mapping[str, Any]) -> Any:
+        """The tier field exactly as sent (``None`` when absent)."""
+        return body.get("service_tier")
+
+    def ask(self, body: Mapping[str, Any]) -> Ask:
+        """What the request asks of its answer (tools, tool choice, a JSON Schema)."""
+        return PLAIN
+
+    def prompt(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The part of the body that counts as prompt tokens."""
+        return {k: v for k, v in body.items() if k not in self.delivery_fields}
 
     def canonical_tier(self, body: Mapping[str, Any]) -> str:
         value = body.get("service_tier")
@@ -102,6 +125,26 @@ class WireFormat(abc.ABC):
     @abc.abstractmethod
     def final_body(self, generation: Generation) -> dict[str, Any]:
         """The JSON of the same answer, not streamed."""
+
+
+class TokenCounter(abc.ABC):
+    """A count-tokens route: counts a prompt as the matching generation request counts it."""
+
+    errors: ErrorDialect
+
+    @abc.abstractmethod
+    def api_key_present(self, headers: Mapping[str, str], query: Mapping[str, str]) -> bool: ...
+
+    def check_headers(self, headers: Mapping[str, str]) -> None:  # noqa: B027 - optional hook
+        """Raise ``RequestError`` when a required header is missing (after auth)."""
+
+    @abc.abstractmethod
+    def prompt_request(self, body: Mapping[str, Any]) -> tuple[WireFormat, Mapping[str, Any]]:
+        """The generation wire format and the body of the generation request whose prompt
+        this is; raise ``RequestError`` when the body lacks what the provider requires."""
+
+    @abc.abstractmethod
+    def answer(self, tokens: int) -> dict[str, Any]: ...
 
 
 def require_model(body: Mapping[str, Any]) -> None:
