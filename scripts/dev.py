@@ -6,7 +6,7 @@
     python3 scripts/dev.py test [pytest args]             run the test suite
     python3 scripts/dev.py gen                            regenerate the typed stubs
     python3 scripts/dev.py check-gen                      regenerate and fail on any diff
-    python3 scripts/dev.py lint                           ruff, mypy --strict, buf lint/format
+    python3 scripts/dev.py lint                           ruff, mypy --strict, buf, import-linter
     python3 scripts/dev.py flexgrpc [args]                any flexgrpc command
 
 The Makefile's targets call this script, so `make test` and this are the same thing.
@@ -90,6 +90,7 @@ def main(argv: list[str]) -> int:
             [BIN / "mypy", "--strict", "clients/python/examples"],
             [BIN / "buf", "lint"],
             [BIN / "buf", "format", "-d", "--exit-code"],
+            [BIN / "lint-imports"],
         ]
         failed = [" ".join(map(str, s)) for s in steps if _run(*s, check=False) != 0]
         for step in failed:

@@ -30,6 +30,8 @@ from typing import Any, Final
 import grpc
 from grpc import aio
 
+from flexgrpc.errors import FlexError
+
 log = logging.getLogger("flexgrpc.rpc")
 
 #: Messages a streaming servicer may run ahead of its reader.
@@ -73,7 +75,7 @@ class HandlerRegistry:
         return None
 
 
-class _Context(aio.ServicerContext[Any, Any]):
+class InProcessContext(aio.ServicerContext[Any, Any]):
     """What the servicer (and the interceptors) see of the call."""
 
     def __init__(self, metadata: Metadata, peer: str, deadline: float | None) -> None:
@@ -85,6 +87,9 @@ class _Context(aio.ServicerContext[Any, Any]):
         self.trailing: tuple[tuple[str, str | bytes], ...] = ()
         self.status: grpc.StatusCode | None = None
         self.status_details: str | None = None
+        #: The domain error the call failed with, handed to the caller as it is (an in-process
+        #: caller needs no serialised ``google.rpc.Status`` to learn what went wrong).
+        self.failure: FlexError | None = None
 
     def _send_initial(self, metadata: Metadata = ()) -> None:
         if not self.initial.done():
@@ -164,6 +169,22 @@ class _Context(aio.ServicerContext[Any, Any]):
         return {}
 
 
+class InProcessRpcError(aio.AioRpcError):
+    """A failed in-process call; ``failure`` is the domain error it failed with, if any."""
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        initial_metadata: aio.Metadata,
+        trailing_metadata: aio.Metadata,
+        details: str | None = None,
+        *,
+        failure: FlexError | None = None,
+    ) -> None:
+        super().__init__(code, initial_metadata, trailing_metadata, details=details)
+        self.failure = failure
+
+
 class _End:
     """The servicer finished (``error`` is ``None``) or failed."""
 
@@ -222,7 +243,7 @@ class _Call:
         timeout: float | None,
     ) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
-        self._context = _Context(metadata, channel.peer, deadline)
+        self._context = InProcessContext(metadata, channel.peer, deadline)
         self._handover = _Handover()
         self._cancelled = False
         self._task = asyncio.get_running_loop().create_task(
@@ -292,11 +313,15 @@ class _Call:
         self._context.status = grpc.StatusCode.UNKNOWN
         self._context.status_details = f"Unexpected {type(exc).__name__}"
 
-    def _error(self, context: _Context) -> aio.AioRpcError:
+    def _error(self, context: InProcessContext) -> aio.AioRpcError:
         code = context.status or grpc.StatusCode.UNKNOWN
         initial = context.initial.result() if context.initial.done() else aio.Metadata()
-        return aio.AioRpcError(
-            code, initial, aio.Metadata(*context.trailing), details=context.status_details
+        return InProcessRpcError(
+            code,
+            initial,
+            aio.Metadata(*context.trailing),
+            details=context.status_details,
+            failure=context.failure,
         )
 
     def _finish(self, error: aio.AioRpcError | None) -> None:

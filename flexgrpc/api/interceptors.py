@@ -17,6 +17,7 @@ import grpc
 from grpc import aio
 
 from flexgrpc.api.auth import Authenticator, bind_principal
+from flexgrpc.api.in_process import InProcessContext
 from flexgrpc.api.status import trailers_for
 from flexgrpc.errors import FlexError
 
@@ -88,8 +89,12 @@ class _BehaviourInterceptor(aio.ServerInterceptor):
 
 
 async def abort_with(context: Context, error: FlexError) -> None:
-    """End the call with ``error``'s status, ``ErrorInfo`` and details."""
-    context.set_trailing_metadata(trailers_for(error))
+    """End the call with ``error``'s status, ``ErrorInfo`` and details (in process: with the
+    error itself, which the REST shim turns into its answer directly)."""
+    if isinstance(context, InProcessContext):
+        context.failure = error
+    else:
+        context.set_trailing_metadata(trailers_for(error))
     await context.abort(error.spec.grpc_status, error.message)
 
 

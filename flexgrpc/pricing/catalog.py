@@ -372,19 +372,7 @@ def _parse_entry(item: Any, *, where: str, origin: str) -> ModelPrices:
     effective_until = _date(item.get("effective_until"), field="effective_until", where=where)
     if effective_from and effective_until and effective_until < effective_from:
         raise CatalogError(f"{where}: effective_until is before effective_from")
-    tiers_doc = item.get("tiers")
-    if not isinstance(tiers_doc, Mapping) or not tiers_doc:
-        raise CatalogError(f'{where}: "tiers" must be an object with at least one tier')
-    tiers: dict[PriceTier, TierPrices] = {}
-    for name, tier_doc in tiers_doc.items():
-        try:
-            tier = PriceTier(name)
-        except ValueError:
-            known = ", ".join(t.value for t in PriceTier)
-            raise CatalogError(f"{where}: unknown tier {name!r} (tiers are {known})") from None
-        if not tier_exists(provider, _UPSTREAM_TIER[tier]):
-            raise CatalogError(f"{where}: {provider.value} has no {tier.value} tier to price")
-        tiers[tier] = _parse_tier(tier_doc, provider=provider, where=f"{where}, tier {name!r}")
+    tiers = _parse_tiers(item.get("tiers"), provider=provider, where=where)
     return ModelPrices(
         provider=provider,
         family=family,
@@ -396,6 +384,22 @@ def _parse_entry(item: Any, *, where: str, origin: str) -> ModelPrices:
         effective_until=effective_until,
         origin=origin,
     )
+
+
+def _parse_tiers(doc: Any, *, provider: Provider, where: str) -> dict[PriceTier, TierPrices]:
+    if not isinstance(doc, Mapping) or not doc:
+        raise CatalogError(f'{where}: "tiers" must be an object with at least one tier')
+    tiers: dict[PriceTier, TierPrices] = {}
+    for name, tier_doc in doc.items():
+        try:
+            tier = PriceTier(name)
+        except ValueError:
+            known = ", ".join(t.value for t in PriceTier)
+            raise CatalogError(f"{where}: unknown tier {name!r} (tiers are {known})") from None
+        if not tier_exists(provider, _UPSTREAM_TIER[tier]):
+            raise CatalogError(f"{where}: {provider.value} has no {tier.value} tier to price")
+        tiers[tier] = _parse_tier(tier_doc, provider=provider, where=f"{where}, tier {name!r}")
+    return tiers
 
 
 def _date(value: Any, *, field: str, where: str) -> dt.date | None:

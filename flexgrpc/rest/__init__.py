@@ -16,9 +16,9 @@ from grpc import aio
 from flexgrpc.api.in_process import InProcessChannel
 from flexgrpc.rest.app import RestApp
 from flexgrpc.rest.listener import HttpListener
-from flexgrpc.rest.routes import Route, RouteTable
+from flexgrpc.rest.routes import RestRoute, RouteTable
 
-__all__ = ["RestApp", "RestShim", "Route", "RouteTable", "loopback_target"]
+__all__ = ["RestApp", "RestRoute", "RestShim", "RouteTable", "loopback_target"]
 
 _CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),

@@ -22,10 +22,11 @@ from grpc import aio
 
 from flexgrpc.api.in_process import InProcessChannel
 from flexgrpc.api.interceptors import FORWARDED_PEER_KEY, FORWARDED_TOKEN_KEY
+from flexgrpc.body_size import check_body_size
 from flexgrpc.errors import FlexError
 from flexgrpc.rest import transcode
-from flexgrpc.rest.envelopes import HttpError, from_flex_error, from_status
-from flexgrpc.rest.routes import Matched, Route, RouteTable
+from flexgrpc.rest.envelopes import HttpError, from_flex_error, from_rpc_error
+from flexgrpc.rest.routes import Matched, RestRoute, RouteTable
 
 log = logging.getLogger("flexgrpc.rest")
 
@@ -153,8 +154,72 @@ def _is_json(content_type: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-def _rpc_error(error: grpc.aio.AioRpcError) -> HttpError:
-    return from_status(error.code(), error.details() or "", error.trailing_metadata())
+class _Head:
+    """What the shim reads from a request's head, in one pass over its headers."""
+
+    __slots__ = (
+        "authorization", "chunked", "content_type", "declared", "forwarded", "key", "method",
+        "path", "timeout",
+    )  # fmt: skip
+
+    def __init__(self, method: str, path: str) -> None:
+        self.method = method
+        self.path = path
+        self.declared: int | None = None
+        self.content_type = ""
+        self.chunked = False
+        self.authorization: str | None = None
+        self.key: str | None = None
+        self.timeout: float | None = None
+        #: Request headers passed on as gRPC metadata, for the methods that read them.
+        self.forwarded: list[tuple[str, str]] = []
+
+    @classmethod
+    def read(cls, scope: Scope) -> _Head:
+        raw_path: bytes | None = scope.get("raw_path")
+        head = cls(scope["method"], raw_path.decode("latin-1") if raw_path else scope["path"])
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                head.declared = int(value) if value.isdigit() else None
+            elif name == b"content-type":
+                head.content_type = value.decode("latin-1")
+            elif name == b"transfer-encoding":
+                head.chunked = True
+            elif name == b"authorization":
+                head.authorization = _ascii(value)
+            elif name in _KEY_HEADERS:
+                head.key = head.key or _ascii(value)
+            elif name == b"x-server-timeout":  # google-genai sends its client timeout here
+                head.timeout = _seconds(value)
+            elif name in _FORWARDED_HEADERS:
+                forwarded = _ascii(value)
+                if forwarded is not None:
+                    head.forwarded.append((name.decode(), forwarded))
+        return head
+
+    def metadata(self, peer: str, token: str) -> list[tuple[str, str]]:
+        """The call's metadata: forwarded headers, the key as ``authorization``, the client."""
+        metadata = list(self.forwarded)
+        if self.authorization is not None:
+            metadata.append(("authorization", self.authorization))
+        elif self.key is not None:
+            metadata.append(("authorization", f"Bearer {self.key}"))
+        metadata.append((FORWARDED_PEER_KEY, peer))
+        metadata.append((FORWARDED_TOKEN_KEY, token))
+        return metadata
+
+
+def _unsupported_media_type(content_type: str) -> FlexError:
+    hint = (
+        " (curl -d alone sends a form type: add -H 'content-type: application/json')."
+        if content_type.startswith("application/x-www-form-urlencoded")
+        else "."
+    )
+    return FlexError(
+        "unsupported_media_type",
+        f"Content-Type {content_type!r} is not accepted here: send a JSON body with "
+        f"Content-Type: application/json{hint}",
+    )
 
 
 class RestApp:
@@ -207,95 +272,72 @@ class RestApp:
         await exchange.error(from_flex_error(error), dialect, self._max_body)
 
     async def _serve(self, scope: Scope, exchange: _Exchange) -> None:
-        method: str = scope["method"]
-        raw_path: bytes | None = scope.get("raw_path")
-        path = raw_path.decode("latin-1") if raw_path else scope["path"]
-        declared: int | None = None
-        content_type = ""
-        authorization: str | None = None
-        key: str | None = None
-        timeout: float | None = None
-        metadata: list[tuple[str, str]] = []
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                declared = int(value) if value.isdigit() else None
-            elif name == b"content-type":
-                content_type = value.decode("latin-1")
-            elif name == b"transfer-encoding":
-                exchange.body_pending = True
-            elif name == b"authorization":
-                authorization = _ascii(value)
-            elif name in _KEY_HEADERS:
-                key = key or _ascii(value)
-            elif name == b"x-server-timeout":  # google-genai sends its client timeout here
-                timeout = _seconds(value)
-            elif name in _FORWARDED_HEADERS:
-                forwarded = _ascii(value)
-                if forwarded is not None:
-                    metadata.append((name.decode(), forwarded))
-        if declared:
-            exchange.body_pending = True
-
-        found = self.table.match(method, path)
+        head = _Head.read(scope)
+        exchange.body_pending = head.chunked or bool(head.declared)
+        found = await self._match(head, exchange)
         if found is None:
-            message = f"There is no REST route {path!r}; see the README for the routes."
-            await self._refuse(exchange, FlexError("not_found", message), "google")
-            return
-        if not isinstance(found, Matched):
-            allow = ", ".join(found.allowed)
-            message = f"{path} does not accept {method}; it accepts {allow}."
-            await exchange.error(
-                from_flex_error(FlexError("method_not_allowed", message)),
-                found.dialect,
-                self._max_body,
-                ((b"allow", allow.encode()),),
-            )
             return
         route = found.route
-
-        body = b""
-        if route.body:
-            if declared is not None and declared > self._max_body:
-                await self._refuse(exchange, self._too_large(declared), route.dialect)
-                return
-            if content_type and not _is_json(content_type):
-                message = (
-                    f"Content-Type {content_type!r} is not accepted here: send a JSON body with "
-                    "Content-Type: application/json"
-                    + (
-                        " (curl -d alone sends a form type: add -H 'content-type: "
-                        "application/json')."
-                        if content_type.startswith("application/x-www-form-urlencoded")
-                        else "."
-                    )
-                )
-                await self._refuse(
-                    exchange, FlexError("unsupported_media_type", message), route.dialect
-                )
-                return
-            read = await self._read_body(exchange, route)
-            if read is None:
-                return
-            body = read
+        body = await self._body(head, route, exchange) if route.body else b""
+        if body is None:
+            return
         try:
             request = transcode.build_request(
                 route,
                 found.variables,
                 scope.get("query_string", b""),
                 body,
-                content_type or "application/json",
+                head.content_type or "application/json",
             )
         except FlexError as error:
             await self._refuse(exchange, error, route.dialect)
             return
+        metadata = head.metadata(_peer(scope), self._token)
+        await self._call(route, request, metadata, head.timeout, exchange)
 
-        if authorization is not None:
-            metadata.append(("authorization", authorization))
-        elif key is not None:
-            metadata.append(("authorization", f"Bearer {key}"))
-        metadata.append((FORWARDED_PEER_KEY, _peer(scope)))
-        metadata.append((FORWARDED_TOKEN_KEY, self._token))
-        call = self._calls[route.grpc_path](request, metadata=metadata, timeout=timeout)
+    async def _match(self, head: _Head, exchange: _Exchange) -> Matched | None:
+        """The route of the request, or ``None`` after answering 404 / 405."""
+        found = self.table.match(head.method, head.path)
+        if found is None:
+            message = f"There is no REST route {head.path!r}; see the README for the routes."
+            dialect = self.table.dialect_under(head.path)
+            await self._refuse(exchange, FlexError("not_found", message), dialect)
+            return None
+        if isinstance(found, Matched):
+            return found
+        allow = ", ".join(found.allowed)
+        message = f"{head.path} does not accept {head.method}; it accepts {allow}."
+        await exchange.error(
+            from_flex_error(FlexError("method_not_allowed", message)),
+            found.dialect,
+            self._max_body,
+            ((b"allow", allow.encode()),),
+        )
+        return None
+
+    async def _body(self, head: _Head, route: RestRoute, exchange: _Exchange) -> bytes | None:
+        """The request body within the size, type and time limits, or ``None`` after
+        answering."""
+        try:
+            if head.declared is not None:
+                check_body_size(head.declared, self._max_body)
+            if head.content_type and not _is_json(head.content_type):
+                raise _unsupported_media_type(head.content_type)
+        except FlexError as error:
+            await self._refuse(exchange, error, route.dialect)
+            return None
+        return await self._read_body(exchange, route)
+
+    async def _call(
+        self,
+        route: RestRoute,
+        request: Any,
+        metadata: list[tuple[str, str]],
+        deadline_s: float | None,
+        exchange: _Exchange,
+    ) -> None:
+        """One call of the route's method, relayed; cancelled when the client leaves."""
+        call = self._calls[route.grpc_path](request, metadata=metadata, timeout=deadline_s)
         watcher = asyncio.get_running_loop().create_task(self._watch(exchange, call))
         try:
             if route.server_streaming:
@@ -313,16 +355,7 @@ class RestApp:
         finally:
             watcher.cancel()
 
-    def _too_large(self, size: int | None) -> FlexError:
-        stated = f"is {size:,} bytes, " if size is not None else ""
-        return FlexError(
-            "request_too_large",
-            f"The request body {stated}over the limit of {self._max_body:,} bytes: send a "
-            "smaller body (large files can be uploaded to the provider and referenced by id).",
-            metadata={"limit_bytes": str(self._max_body)},
-        )
-
-    async def _read_body(self, exchange: _Exchange, route: Route) -> bytes | None:
+    async def _read_body(self, exchange: _Exchange, route: RestRoute) -> bytes | None:
         """The whole body, or ``None`` after answering (too large, too slow, client gone)."""
         chunks: list[bytes] = []
         size = 0
@@ -334,8 +367,10 @@ class RestApp:
                         raise _Disconnected
                     chunk = event.get("body", b"")
                     size += len(chunk)
-                    if size > self._max_body:
-                        await self._refuse(exchange, self._too_large(None), route.dialect)
+                    try:
+                        check_body_size(size, self._max_body, whole=False)
+                    except FlexError as error:
+                        await self._refuse(exchange, error, route.dialect)
                         return None
                     chunks.append(chunk)
                     if not event.get("more_body", False):
@@ -360,23 +395,23 @@ class RestApp:
                     call.cancel()
                 return
 
-    async def _relay_unary(self, route: Route, call: Any, exchange: _Exchange) -> None:
+    async def _relay_unary(self, route: RestRoute, call: Any, exchange: _Exchange) -> None:
         try:
             response = await call
             initial = await call.initial_metadata()
         except grpc.aio.AioRpcError as error:
-            await exchange.error(_rpc_error(error), route.dialect)
+            await exchange.error(from_rpc_error(error), route.dialect)
             return
         content_type, data = transcode.encode_response(route, response)
         headers = [(b"content-type", content_type.encode()), *_flex_headers(initial)]
         await exchange.whole(200, headers, data)
 
-    async def _relay_stream(self, route: Route, call: Any, exchange: _Exchange) -> None:
+    async def _relay_stream(self, route: RestRoute, call: Any, exchange: _Exchange) -> None:
         try:
             first = await call.read()
             initial = await call.initial_metadata()
         except grpc.aio.AioRpcError as error:
-            await exchange.error(_rpc_error(error), route.dialect)
+            await exchange.error(from_rpc_error(error), route.dialect)
             return
         flex = _flex_headers(initial)
         if first is aio.EOF:
@@ -407,7 +442,7 @@ class RestApp:
                 # A raw stream already carries the surface's in-band error event (the servicer
                 # sends it before the status); a typed one gets the status as a last event.
                 if not route.raw_response:
-                    envelope = _rpc_error(error).body("google")
+                    envelope = from_rpc_error(error).body("google")
                     await exchange.body(b"event: error\ndata: " + envelope + b"\n\n", more=True)
                 break
             if message is aio.EOF:
@@ -418,14 +453,14 @@ class RestApp:
         await exchange.body(b"", more=False)
 
     @staticmethod
-    def _frame(route: Route, message: Any) -> bytes:
+    def _frame(route: RestRoute, message: Any) -> bytes:
         if route.raw_response:
             return transcode.encode_response(route, message)[1]
         return transcode.sse_event(route, message)
 
     async def _relay_whole(
         self,
-        route: Route,
+        route: RestRoute,
         call: Any,
         exchange: _Exchange,
         content_type: str,
@@ -438,7 +473,7 @@ class RestApp:
             while (message := await call.read()) is not aio.EOF:
                 parts.append(transcode.encode_response(route, message)[1])
         except grpc.aio.AioRpcError as error:
-            await exchange.error(_rpc_error(error), route.dialect)
+            await exchange.error(from_rpc_error(error), route.dialect)
             return
         headers = [(b"content-type", content_type.encode()), *flex]
         await exchange.whole(200, headers, b"".join(parts))

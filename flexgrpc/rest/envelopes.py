@@ -24,6 +24,7 @@ import grpc
 from google.protobuf import any_pb2, json_format
 from google.rpc import error_details_pb2, status_pb2
 
+from flexgrpc.api.in_process import InProcessRpcError
 from flexgrpc.api.status import STATUS_DETAILS_KEY, status_proto
 from flexgrpc.errors import CODES, ErrorType, FlexError
 
@@ -170,9 +171,25 @@ def from_status(code: grpc.StatusCode, message: str, trailing: Metadata | None) 
 
 
 def from_flex_error(error: FlexError) -> HttpError:
-    """The REST error for one of the shim's own ``FlexError``s."""
-    status = status_proto(error)
-    trailing: list[tuple[str, str | bytes]] = [(STATUS_DETAILS_KEY, status.SerializeToString())]
-    if error.retry_after_s is not None:
-        trailing.append(("retry-after", str(error.retry_after_s)))
-    return from_status(error.spec.grpc_status, error.message, trailing)
+    """The REST error for a ``FlexError``: the shim's own, or one an in-process call failed
+    with (the same answer ``from_status`` derives from that error's gRPC status)."""
+    spec = error.spec
+    return HttpError(
+        http_status=spec.http_status,
+        code=error.code,
+        message=error.message,
+        grpc_status=spec.grpc_status,
+        error_type=spec.error_type,
+        param=error.field or None,
+        retry_after=str(error.retry_after_s) if error.retry_after_s is not None else None,
+        details=tuple(status_proto(error).details),
+    )
+
+
+def from_rpc_error(error: grpc.aio.AioRpcError) -> HttpError:
+    """The REST error for a failed call: from its domain error when it ran in process,
+    else from its status and trailing metadata."""
+    failure = error.failure if isinstance(error, InProcessRpcError) else None
+    if failure is not None:
+        return from_flex_error(failure)
+    return from_status(error.code(), error.details() or "", error.trailing_metadata())

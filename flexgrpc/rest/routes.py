@@ -1,6 +1,6 @@
 """The route table, derived from the ``google.api.http`` annotations of the served services.
 
-One ``Route`` per HTTP binding (additional bindings included): the path template, the body
+One ``RestRoute`` per HTTP binding (additional bindings included): the path template, the body
 mapping, the gRPC method it calls and how errors and streams are presented
 (``flexinference.v1.rest_dialect``). Adding an annotated RPC adds a route; nothing here names a
 method.
@@ -34,7 +34,7 @@ _FRAMINGS = {
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
+class RestRoute:
     """One HTTP binding of one gRPC method."""
 
     http_method: str
@@ -98,7 +98,7 @@ def _verb_and_path(rule: http_pb2.HttpRule) -> tuple[str, str]:
     return kind.upper(), str(getattr(rule, kind))
 
 
-def routes_for_method(method: descriptor.MethodDescriptor) -> list[Route]:
+def routes_for_method(method: descriptor.MethodDescriptor) -> list[RestRoute]:
     """Every route of ``method`` (none when it has no ``google.api.http`` annotation)."""
     options = method.GetOptions()
     if not options.HasExtension(annotations_pb2.http):
@@ -123,7 +123,7 @@ def routes_for_method(method: descriptor.MethodDescriptor) -> list[Route]:
         if method.client_streaming:
             raise RouteError(f"{where}: client-streaming methods have no REST form")
         routes.append(
-            Route(
+            RestRoute(
                 http_method=http_method,
                 template=template,
                 body=rule.body,
@@ -140,7 +140,7 @@ def routes_for_method(method: descriptor.MethodDescriptor) -> list[Route]:
 
 @dataclass(frozen=True, slots=True)
 class Matched:
-    route: Route
+    route: RestRoute
     variables: dict[str, str]
 
 
@@ -159,10 +159,10 @@ class RouteTable:
     specificity: a ``:verb`` first, then more literal segments, then fewer variables.
     """
 
-    def __init__(self, routes: Iterable[Route]) -> None:
-        self.routes: tuple[Route, ...] = tuple(routes)
-        self._literal: dict[str, dict[str, Route]] = {}
-        templated: list[Route] = []
+    def __init__(self, routes: Iterable[RestRoute]) -> None:
+        self.routes: tuple[RestRoute, ...] = tuple(routes)
+        self._literal: dict[str, dict[str, RestRoute]] = {}
+        templated: list[RestRoute] = []
         seen: set[tuple[str, str]] = set()
         for route in self.routes:
             key = (route.http_method, route.template.source)
@@ -191,13 +191,26 @@ class RouteTable:
             for route in routes_for_method(method)
         )
 
+    def dialect_under(self, raw_path: str) -> str:
+        """The error dialect of the surface a path lies under (``/v1/messages/…`` answers in
+        Anthropic's shape): that of the route whose literal start is the longest whole-segment
+        prefix of ``raw_path``; Google's where none is."""
+        best, best_length = "google", 0
+        for route in self.routes:
+            prefix = _literal_start(route.template.source)
+            if len(prefix) > best_length and (
+                raw_path == prefix or raw_path.startswith(prefix.rstrip("/") + "/")
+            ):
+                best, best_length = route.dialect, len(prefix)
+        return best
+
     def match(self, http_method: str, raw_path: str) -> Matched | WrongMethod | None:
         by_method = self._literal.get(raw_path)
         if by_method is not None:
             route = by_method.get(http_method)
             if route is not None:
                 return Matched(route, {})
-        allowed: dict[str, Route] = dict(by_method or {})
+        allowed: dict[str, RestRoute] = dict(by_method or {})
         for route in self._templated:
             if route.http_method != http_method and route.http_method in allowed:
                 continue
@@ -211,3 +224,13 @@ class RouteTable:
             return None
         first = next(iter(allowed.values()))
         return WrongMethod(tuple(sorted(allowed)), first.dialect)
+
+
+def _literal_start(source: str) -> str:
+    """The segments of a path template before its first variable, wildcard or verb."""
+    segments = []
+    for segment in source.split("/")[1:]:
+        if "{" in segment or "*" in segment or ":" in segment:
+            break
+        segments.append(segment)
+    return "/" + "/".join(segments) if segments else ""

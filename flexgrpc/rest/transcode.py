@@ -21,7 +21,7 @@ from google.protobuf import descriptor, json_format
 from google.protobuf.message import Message
 
 from flexgrpc.errors import FlexError
-from flexgrpc.rest.routes import Route
+from flexgrpc.rest.routes import RestRoute
 
 _Field = descriptor.FieldDescriptor
 _TRUE = frozenset({"true", "1"})
@@ -127,7 +127,7 @@ def _json_document(body: bytes) -> Any:
 
 
 def build_request(
-    route: Route,
+    route: RestRoute,
     variables: dict[str, str],
     query_string: bytes,
     body: bytes,
@@ -135,30 +135,14 @@ def build_request(
 ) -> Message:
     """The request message for ``route`` from the path variables, query and body."""
     request: Message = route.request_class()
-    root = route.method.input_type
     if route.body == "*" and route.raw_request_body:
         request.content_type = content_type  # type: ignore[attr-defined]
         request.data = body  # type: ignore[attr-defined]
         return request
-    document: dict[str, Any] = {}
-    if route.body == "*":
-        parsed = _json_document(body)
-        if not isinstance(parsed, dict):
-            raise FlexError("invalid_json", "The request body must be a JSON object.")
-        document = parsed
-    elif route.body and not route.raw_request_body:
-        field = root.fields_by_name[route.body]
-        document[field.name] = _json_document(body)
+    root = route.method.input_type
+    document = _body_document(route, body)
     if route.body != "*" and query_string:
-        pairs = urllib.parse.parse_qsl(
-            query_string.decode("utf-8", "replace"), keep_blank_values=True
-        )
-        body_names: tuple[str, ...] = ()
-        if route.body:
-            body_names = (route.body, root.fields_by_name[route.body].json_name)
-        for name, value in pairs:
-            if name.split(".", 1)[0] not in body_names:
-                _set_path(root, document, name, value, strict=False)
+        _add_query(route, document, query_string)
     for path, value in variables.items():
         _set_path(root, document, path, value, strict=True)
     if document:
@@ -176,16 +160,41 @@ def build_request(
     return request
 
 
+def _body_document(route: RestRoute, body: bytes) -> dict[str, Any]:
+    """The JSON-shaped request the body describes (raw ``HttpBody`` bodies are not parsed)."""
+    if route.body == "*":
+        parsed = _json_document(body)
+        if not isinstance(parsed, dict):
+            raise FlexError("invalid_json", "The request body must be a JSON object.")
+        return parsed
+    if route.body and not route.raw_request_body:
+        field = route.method.input_type.fields_by_name[route.body]
+        return {field.name: _json_document(body)}
+    return {}
+
+
+def _add_query(route: RestRoute, document: dict[str, Any], query_string: bytes) -> None:
+    """Query parameters into ``document``, except those naming the body field."""
+    root = route.method.input_type
+    pairs = urllib.parse.parse_qsl(query_string.decode("utf-8", "replace"), keep_blank_values=True)
+    body_names: tuple[str, ...] = ()
+    if route.body:
+        body_names = (route.body, root.fields_by_name[route.body].json_name)
+    for name, value in pairs:
+        if name.split(".", 1)[0] not in body_names:
+            _set_path(root, document, name, value, strict=False)
+
+
 def _json(message: Message) -> bytes:
     document = json_format.MessageToDict(message)
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _answer(route: Route, message: Message) -> Message:
+def _answer(route: RestRoute, message: Message) -> Message:
     return getattr(message, route.response_body) if route.response_body else message
 
 
-def encode_response(route: Route, message: Message) -> tuple[str, bytes]:
+def encode_response(route: RestRoute, message: Message) -> tuple[str, bytes]:
     """(content type, body) of a unary answer or of one message of a raw stream."""
     answer = _answer(route, message)
     if route.raw_response:
@@ -193,7 +202,7 @@ def encode_response(route: Route, message: Message) -> tuple[str, bytes]:
     return "application/json", _json(answer)
 
 
-def sse_event(route: Route, message: Message) -> bytes:
+def sse_event(route: RestRoute, message: Message) -> bytes:
     """One server-sent event for a message of a typed stream.
 
     With named events the event name is the oneof member that is set (``settled``, ``chunk``,
@@ -210,6 +219,6 @@ def sse_event(route: Route, message: Message) -> bytes:
     return b"data: " + data + b"\n\n"
 
 
-def sse_terminator(route: Route) -> bytes:
+def sse_terminator(route: RestRoute) -> bytes:
     """What ends a typed stream: ``data: [DONE]`` for the sentinel framing, else nothing."""
     return _DONE if route.framing == "done_sentinel" else b""

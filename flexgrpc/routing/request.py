@@ -34,6 +34,7 @@ from typing import Any, Final, NoReturn
 
 from flexinference.v1 import types_pb2
 
+from flexgrpc.body_size import check_body_size
 from flexgrpc.domain import (
     DIRECT_ROUTES,
     PLANNED_ROUTES,
@@ -144,14 +145,7 @@ def parse_request(
     (each control may come from the body or from ``controls``, never both). ``received_at`` is
     the ``time.monotonic()`` of receipt: the flex race window starts there.
     """
-    if len(body) > max_body_bytes:
-        raise FlexError(
-            "request_too_large",
-            f"the request body is {len(body):,} bytes, over the limit of {max_body_bytes:,} "
-            "bytes: send a smaller body (large files can be uploaded to the provider and "
-            "referenced by id).",
-            metadata={"limit_bytes": str(max_body_bytes)},
-        )
+    check_body_size(len(body), max_body_bytes)
     document = _json_object(surface, body)
     typed = controls if controls is not None else types_pb2.RoutingControls()
 

@@ -147,36 +147,30 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         except (OSError, ValueError) as exc:
             raise ValueError(f"cannot read the configuration file {path}: {exc}") from None
         config = SimConfig.from_dict(data)
-
-    run_wide: dict[str, Any] = {}
-    for name in ("seed", "time_scale", "default_output_tokens", "cached_share", "reasoning_share"):
-        value = getattr(args, name, None)
-        if value is not None:
-            run_wide[name] = value
+    run_wide = _given(
+        args, "seed", "time_scale", "default_output_tokens", "cached_share", "reasoning_share"
+    )
     if run_wide:
         config = config.replace(**run_wide)
-
-    every: dict[str, Any] = {}
-    for name in ("token_rate", "output_tokens", "error_rate", "error_status", "drop_rate"):
-        value = getattr(args, name, None)
-        if value is not None:
-            every[name] = value
+    every = _given(args, "token_rate", "output_tokens", "error_rate", "error_status", "drop_rate")
     if every:
         for tier in sorted(set(_PER_TIER) | set(config.tiers)):
             config = config.with_tier(tier, **every)
-
     for tier in _PER_TIER:
-        changes: dict[str, Any] = {}
-        for field in ("refusal_rate", "refusal_delay", "start_delay"):
-            value = getattr(args, f"{tier}_{field}", None)
-            if value is not None:
-                changes[field] = value
+        flags = {
+            f"{tier}_{field}": field for field in ("refusal_rate", "refusal_delay", "start_delay")
+        }
+        changes = {flags[flag]: value for flag, value in _given(args, *flags).items()}
         if changes:
             config = config.with_tier(tier, **changes)
-
     for requested, served in getattr(args, "serve_tier_instead", None) or []:
         config = config.with_tier(requested, serve_tier_instead=served)
     return config
+
+
+def _given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The flags among ``names`` that were given, by name."""
+    return {name: value for name in names if (value := getattr(args, name, None)) is not None}
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -16,7 +16,7 @@ from grpc import aio
 from flexgrpc.api.in_process import HandlerRegistry, InProcessChannel
 from flexgrpc.api.interceptors import Context, ErrorInterceptor, Streaming, Unary
 from flexgrpc.errors import FlexError
-from flexgrpc.rest.envelopes import from_status
+from flexgrpc.rest.envelopes import from_rpc_error
 
 SERVICE = "test.Stand"
 _caller: contextvars.ContextVar[str] = contextvars.ContextVar("caller")
@@ -129,7 +129,9 @@ async def test_a_domain_error_arrives_as_its_status_with_error_info(
     error = await failure(channel[0], "Refuse")
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert error.details() == "start_within must look like 00h-00m-30s."
-    http = from_status(error.code(), error.details() or "", error.trailing_metadata())
+    # The REST shim's reading of it: from the status details over loopback, from the domain
+    # error itself in process (no serialised google.rpc.Status to parse back).
+    http = from_rpc_error(error)
     assert (http.http_status, http.code) == (400, "invalid_start_within")
 
 
