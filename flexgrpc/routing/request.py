@@ -39,6 +39,7 @@ from flexgrpc.domain import (
     DIRECT_ROUTES,
     PLANNED_ROUTES,
     ROUTE_PROVIDERS,
+    ROUTER_FIELDS,
     Backoff,
     FixedTier,
     Provider,
@@ -66,8 +67,6 @@ from flexgrpc.routing.start_within import (
 
 DEFAULT_MAX_BODY_BYTES: Final = 1_000_000
 
-#: The router's own body fields: removed before the body goes upstream (SPEC §2).
-ROUTER_FIELDS: Final = ("start_within", "provider", "retry", "include_cost")
 
 MAX_ROUTES: Final = 3
 MAX_RETRIES: Final = 5

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flexgrpc.domain import (
+    ROUTER_FIELDS,
     Backoff,
     FixedTier,
     Provider,
@@ -22,7 +23,7 @@ from flexgrpc.domain import (
     Surface,
 )
 from flexgrpc.errors import FlexError
-from flexgrpc.routing.request import ROUTER_FIELDS, parse_request
+from flexgrpc.routing.request import parse_request
 
 #: A valid body for each surface (a flex race on a flex-capable model where the provider has one).
 VALID: dict[Surface, dict[str, Any]] = {

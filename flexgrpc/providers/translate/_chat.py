@@ -21,12 +21,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from flexgrpc.domain import ROUTER_FIELDS
 from flexgrpc.errors import FlexError
 from flexgrpc.providers.sse import format_event
 
-#: The router's own request fields (SPEC §2). The router strips them before translating; the
-#: translator drops them too, so a forgotten strip can never leak them to a provider.
-ROUTER_FIELDS = frozenset({"start_within", "provider", "retry", "include_cost"})
+# The router strips its own fields (ROUTER_FIELDS) before translating; the translator drops
+# them too, so a forgotten strip can never leak them to a provider.
 
 #: Chat fields every translation consumes itself (mapped below or set by the caller).
 _MAPPED = frozenset(
