@@ -48,6 +48,7 @@ from flexgrpc.ledger.writer import RecordWriter
 from flexgrpc.metrics import Metrics, OutcomeMetrics, metrics_app
 from flexgrpc.pricing.catalog import CatalogError, PriceCatalog
 from flexgrpc.pricing.outcome import OutcomePricer, is_billable_flex
+from flexgrpc.pricing.refresh import fetch_genai_prices
 from flexgrpc.providers.registry import default_adapters, route_base_urls
 from flexgrpc.providers.upstream import Timeouts, UpstreamClient
 from flexgrpc.rest import RestShim, loopback_target
@@ -59,10 +60,19 @@ from flexgrpc.routing.router import InFlight, Router
 log = logging.getLogger("flexgrpc.server")
 
 
-def load_catalog(override: str | None) -> PriceCatalog:
-    """The shipped price catalog plus the operator's override; refuse to start if invalid."""
+def load_catalog(settings: Settings) -> PriceCatalog:
+    """The operator's file over the shipped overlay over genai-prices (refreshed at start when
+    the operator allows it); refuse to start if invalid."""
+    genai_prices = (
+        fetch_genai_prices(settings.price_refresh_url, settings.price_refresh_timeout_s)
+        if settings.price_refresh
+        else None
+    )
+    override = settings.price_catalog
     try:
-        return PriceCatalog.load(pathlib.Path(override) if override else None)
+        return PriceCatalog.load(
+            pathlib.Path(override) if override else None, genai_prices=genai_prices
+        )
     except CatalogError as error:
         raise SystemExit(f"flexgrpc: the price catalog is invalid: {error}") from None
 
@@ -96,7 +106,7 @@ class FlexServer:
         self._extra_handlers = extra_handlers
         self._engine = make_engine(settings.database_url)
         self.ledger = LedgerStore(make_sessionmaker(self._engine))
-        catalog = load_catalog(settings.price_catalog)
+        self.catalog = catalog = load_catalog(settings)
 
         def model_label(provider: str, model: str) -> str:
             try:
@@ -165,6 +175,7 @@ class FlexServer:
             gate=gate,
             max_body_bytes=settings.max_message_bytes,
             in_flight=in_flight,
+            flex_models=catalog,
         )
 
     def _options(self) -> list[tuple[str, int]]:

@@ -29,7 +29,7 @@ from flexgrpc.providers.base import Adapter
 from flexgrpc.providers.upstream import StreamBroken, UpstreamError
 from flexgrpc.routing.outcome import OutcomeObserver, OutcomeSink, RoutingOutcome
 from flexgrpc.routing.race import FlexRace, RaceProgress, Settlement
-from flexgrpc.routing.request import parse_request
+from flexgrpc.routing.request import NO_FLEX_MODELS, FlexModels, parse_request
 
 log = logging.getLogger("flexgrpc.router")
 
@@ -137,6 +137,7 @@ class Router:
         gate: Gate = open_gate,
         max_body_bytes: int = 1_000_000,
         in_flight: InFlight | None = None,
+        flex_models: FlexModels = NO_FLEX_MODELS,
     ) -> None:
         self._race = race
         self._adapters = dict(adapters)
@@ -149,6 +150,8 @@ class Router:
         self._gate = gate
         self._max_body_bytes = max_body_bytes
         self.in_flight = in_flight or InFlight()
+        #: Which models may race (the price catalog): validation asks it.
+        self.flex_models = flex_models
 
     def route(
         self,
@@ -243,6 +246,7 @@ class _Run:
                 received_at=self.received_at,
                 controls=controls,
                 max_body_bytes=self.router._max_body_bytes,
+                flex_models=self.router.flex_models,
             )
             record.describe_job(job)
             self.adapter = adapter = self.router.adapter_for(job)
