@@ -17,6 +17,8 @@ from flexinference.v1 import (
     accounts_pb2_grpc,
     billing_pb2,
     billing_pb2_grpc,
+    models_pb2,
+    models_pb2_grpc,
     route_pb2,
     route_pb2_grpc,
     usage_pb2,
@@ -33,6 +35,7 @@ from flexgrpc.api.accounts import AccountServicer
 from flexgrpc.api.auth import Authenticator
 from flexgrpc.api.in_process import HandlerRegistry, InProcessChannel
 from flexgrpc.api.interceptors import AuthInterceptor, ErrorInterceptor
+from flexgrpc.api.models import ModelServicer
 from flexgrpc.api.route import RouteServicer
 from flexgrpc.api.usage import UsageServicer
 from flexgrpc.billing.assembly import build_billing
@@ -85,6 +88,7 @@ _SERVICES = {
     "RouteService": route_pb2.DESCRIPTOR.services_by_name["RouteService"],
     "UsageService": usage_pb2.DESCRIPTOR.services_by_name["UsageService"],
     "BillingService": billing_pb2.DESCRIPTOR.services_by_name["BillingService"],
+    "ModelService": models_pb2.DESCRIPTOR.services_by_name["ModelService"],
 }
 SERVICE_NAMES = tuple(d.full_name for d in _SERVICES.values())
 
@@ -225,11 +229,13 @@ class FlexServer:
         account_servicer = AccountServicer(self.accounts)
         route_servicer = RouteServicer(self.router)
         usage_servicer = UsageServicer(UsageQueries(make_sessionmaker(self._engine)))
+        model_servicer = ModelServicer(self.catalog, self.accounts)
         for registry in (server, cast(aio.Server, in_process)):
             accounts_pb2_grpc.add_AccountServiceServicer_to_server(account_servicer, registry)
             route_pb2_grpc.add_RouteServiceServicer_to_server(route_servicer, registry)
             usage_pb2_grpc.add_UsageServiceServicer_to_server(usage_servicer, registry)
             billing_pb2_grpc.add_BillingServiceServicer_to_server(self.billing.servicer, registry)
+            models_pb2_grpc.add_ModelServiceServicer_to_server(model_servicer, registry)
         if self._extra_handlers:
             server.add_generic_rpc_handlers(list(self._extra_handlers))
             in_process.add_generic_rpc_handlers(self._extra_handlers)

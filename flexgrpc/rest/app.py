@@ -38,8 +38,12 @@ Send = Callable[[Event], Awaitable[None]]
 #: SDKs `Authorization: Bearer`, older Anthropic SDKs `x-api-key`, google-genai
 #: `x-goog-api-key`. All become gRPC `authorization: Bearer …`.
 _KEY_HEADERS = (b"x-api-key", b"x-goog-api-key")
-#: Request headers passed on as gRPC metadata, for the methods that read them.
-_FORWARDED_HEADERS = frozenset({b"stripe-signature"})
+#: Request headers passed on as gRPC metadata, for the methods that read them (the webhook's
+#: signature; `anthropic-version`, which picks the Anthropic shape of the model list).
+_FORWARDED_HEADERS = frozenset({b"stripe-signature", b"anthropic-version"})
+#: Metadata naming the header an API key came in (never the key): google-genai's
+#: `x-goog-api-key` picks the Gemini shape of the model list.
+KEY_HEADER_METADATA = "x-flexinference-key-header"
 _FLEX_PREFIX = "x-flexinference-"
 _SSE_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 _CLOSE = (b"connection", b"close")
@@ -214,6 +218,7 @@ class RestApp:
         content_type = ""
         authorization: str | None = None
         key: str | None = None
+        key_header = ""
         timeout: float | None = None
         metadata: list[tuple[str, str]] = []
         for name, value in scope["headers"]:
@@ -226,7 +231,8 @@ class RestApp:
             elif name == b"authorization":
                 authorization = _ascii(value)
             elif name in _KEY_HEADERS:
-                key = key or _ascii(value)
+                if key is None:
+                    key, key_header = _ascii(value), name.decode()
             elif name == b"x-server-timeout":  # google-genai sends its client timeout here
                 timeout = _seconds(value)
             elif name in _FORWARDED_HEADERS:
@@ -293,6 +299,8 @@ class RestApp:
             metadata.append(("authorization", authorization))
         elif key is not None:
             metadata.append(("authorization", f"Bearer {key}"))
+        if key is not None:
+            metadata.append((KEY_HEADER_METADATA, key_header))
         metadata.append((FORWARDED_PEER_KEY, _peer(scope)))
         metadata.append((FORWARDED_TOKEN_KEY, self._token))
         call = self._calls[route.grpc_path](request, metadata=metadata, timeout=timeout)
