@@ -39,8 +39,8 @@ from flexgrpc.errors import FlexError
 from flexgrpc.pricing.catalog import PriceCatalog, PriceTier
 from flexgrpc.routing.model_ids import provider_for_model
 
-#: Metadata the REST shim sets: the header that carried the API key (never the key).
-KEY_HEADER_METADATA: Final = "x-flexinference-key-header"  # = flexgrpc.rest.app's
+#: Metadata the REST shim sets: the name of the header that carried the API key (never the key).
+KEY_HEADER_METADATA: Final = "x-flexinference-key-header"
 _ANTHROPIC_VERSION: Final = "anthropic-version"
 _GEMINI_KEY_HEADER: Final = "x-goog-api-key"
 

@@ -22,6 +22,7 @@ from grpc import aio
 
 from flexgrpc.api.in_process import InProcessChannel
 from flexgrpc.api.interceptors import FORWARDED_PEER_KEY, FORWARDED_TOKEN_KEY
+from flexgrpc.api.models import KEY_HEADER_METADATA
 from flexgrpc.errors import FlexError
 from flexgrpc.rest import transcode
 from flexgrpc.rest.envelopes import HttpError, from_flex_error, from_status
@@ -41,9 +42,6 @@ _KEY_HEADERS = (b"x-api-key", b"x-goog-api-key")
 #: Request headers passed on as gRPC metadata, for the methods that read them (the webhook's
 #: signature; `anthropic-version`, which picks the Anthropic shape of the model list).
 _FORWARDED_HEADERS = frozenset({b"stripe-signature", b"anthropic-version"})
-#: Metadata naming the header an API key came in (never the key): google-genai's
-#: `x-goog-api-key` picks the Gemini shape of the model list.
-KEY_HEADER_METADATA = "x-flexinference-key-header"
 _FLEX_PREFIX = "x-flexinference-"
 _SSE_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 _CLOSE = (b"connection", b"close")
@@ -299,7 +297,7 @@ class RestApp:
             metadata.append(("authorization", authorization))
         elif key is not None:
             metadata.append(("authorization", f"Bearer {key}"))
-        if key is not None:
+        if key is not None:  # which header, never the key: x-goog-api-key picks Gemini's shape
             metadata.append((KEY_HEADER_METADATA, key_header))
         metadata.append((FORWARDED_PEER_KEY, _peer(scope)))
         metadata.append((FORWARDED_TOKEN_KEY, self._token))
