@@ -178,8 +178,18 @@ class Settings:
     keepalive_timeout_s: int = 10
     #: Failed authentications allowed per client address per minute before rate limiting.
     auth_failures_per_minute: int = 30
-    #: A JSON price catalog whose entries replace or add to the shipped one (no code change).
+    #: A JSON price file over the shipped prices: its entries decide the tiers they list.
     price_catalog: str | None = None
+    #: Opt-in: at start, fetch genai-prices' published price data once and price with it
+    #: instead of the data bundled in the installed package (records keep the prices they used).
+    price_refresh: bool = False
+    #: Where that data is fetched from (genai-prices' own update URL by default).
+    price_refresh_url: str = (
+        "https://raw.githubusercontent.com/pydantic/genai-prices/refs/heads/main/"
+        "prices/new_data/v2/data.json"
+    )
+    #: Longest the start-up fetch may take; on failure the bundled data is used (and logged).
+    price_refresh_timeout_s: float = 10.0
     #: Monthly close, Stripe and the 402 gate (``FLEXGRPC_STRIPE_*``, ``FLEXGRPC_BILLING_*``).
     billing: BillingSettings = field(default_factory=BillingSettings)
     #: Provider base URLs (a proxy, Azure, or the bundled simulator in demo mode and tests).
@@ -228,6 +238,11 @@ class Settings:
                 e, "FLEXGRPC_AUTH_FAILURES_PER_MINUTE", d.auth_failures_per_minute
             ),
             price_catalog=e.get("FLEXGRPC_PRICE_CATALOG") or None,
+            price_refresh=_bool(e, "FLEXGRPC_PRICE_REFRESH", d.price_refresh),
+            price_refresh_url=e.get("FLEXGRPC_PRICE_REFRESH_URL") or d.price_refresh_url,
+            price_refresh_timeout_s=_seconds(
+                e, "FLEXGRPC_PRICE_REFRESH_TIMEOUT_S", d.price_refresh_timeout_s, zero=False
+            ),
             billing=BillingSettings.from_env(e),
             openai_base_url=e.get("FLEXGRPC_OPENAI_BASE_URL", d.openai_base_url),
             gemini_base_url=e.get("FLEXGRPC_GEMINI_BASE_URL", d.gemini_base_url),

@@ -18,6 +18,8 @@ from flexinference.v1 import (
     accounts_pb2_grpc,
     billing_pb2,
     billing_pb2_grpc,
+    models_pb2,
+    models_pb2_grpc,
     route_pb2,
     route_pb2_grpc,
     usage_pb2,
@@ -35,6 +37,7 @@ from flexgrpc.api.auth import Authenticator
 from flexgrpc.api.billing import WEBHOOK_METHOD, BillingServicer
 from flexgrpc.api.in_process import HandlerRegistry, InProcessChannel
 from flexgrpc.api.interceptors import AuthInterceptor, ErrorInterceptor
+from flexgrpc.api.models import ModelServicer
 from flexgrpc.api.route import RouteServicer
 from flexgrpc.api.usage import UsageServicer
 from flexgrpc.billing.assembly import build_billing
@@ -48,6 +51,7 @@ from flexgrpc.ledger.writer import RecordWriter
 from flexgrpc.metrics import Metrics, RecordMetrics, metrics_app
 from flexgrpc.pricing.catalog import CatalogError, PriceCatalog
 from flexgrpc.pricing.pricer import CatalogPricer, is_billable_flex
+from flexgrpc.pricing.refresh import fetch_genai_prices
 from flexgrpc.providers.registry import default_adapters, route_base_urls
 from flexgrpc.providers.upstream import Timeouts, UpstreamClient
 from flexgrpc.rest import RestShim, loopback_target
@@ -59,10 +63,19 @@ from flexgrpc.routing.router import InFlight, Router
 log = logging.getLogger("flexgrpc.server")
 
 
-def load_catalog(override: str | None) -> PriceCatalog:
-    """The shipped price catalog plus the operator's override; refuse to start if invalid."""
+def load_catalog(settings: Settings) -> PriceCatalog:
+    """The operator's file over the shipped overlay over genai-prices (refreshed at start when
+    the operator allows it); refuse to start if invalid."""
+    genai_prices = (
+        fetch_genai_prices(settings.price_refresh_url, settings.price_refresh_timeout_s)
+        if settings.price_refresh
+        else None
+    )
+    override = settings.price_catalog
     try:
-        return PriceCatalog.load(pathlib.Path(override) if override else None)
+        return PriceCatalog.load(
+            pathlib.Path(override) if override else None, genai_prices=genai_prices
+        )
     except CatalogError as error:
         raise SystemExit(f"flexgrpc: the price catalog is invalid: {error}") from None
 
@@ -75,6 +88,7 @@ _SERVICES = {
     "RouteService": route_pb2.DESCRIPTOR.services_by_name["RouteService"],
     "UsageService": usage_pb2.DESCRIPTOR.services_by_name["UsageService"],
     "BillingService": billing_pb2.DESCRIPTOR.services_by_name["BillingService"],
+    "ModelService": models_pb2.DESCRIPTOR.services_by_name["ModelService"],
 }
 SERVICE_NAMES = tuple(d.full_name for d in _SERVICES.values())
 
@@ -96,7 +110,7 @@ class FlexServer:
         self._extra_handlers = extra_handlers
         self._engine = make_engine(settings.database_url)
         self.ledger = LedgerStore(make_sessionmaker(self._engine))
-        catalog = load_catalog(settings.price_catalog)
+        self.catalog = catalog = load_catalog(settings)
         self.metrics = Metrics(catalog.metric_label)
         self._metrics_listener: HttpListener | None = None
         in_flight = InFlight()
@@ -157,6 +171,7 @@ class FlexServer:
             gate=self.billing.gate.check_request,
             max_body_bytes=settings.max_message_bytes,
             in_flight=in_flight,
+            flex_models=catalog,
         )
 
     def _options(self) -> list[tuple[str, int]]:
@@ -207,11 +222,13 @@ class FlexServer:
         account_servicer = AccountServicer(self.accounts)
         route_servicer = RouteServicer(self.router)
         usage_servicer = UsageServicer(UsageQueries(make_sessionmaker(self._engine)))
+        model_servicer = ModelServicer(self.catalog, self.accounts)
         for registry in (server, cast(aio.Server, in_process)):
             accounts_pb2_grpc.add_AccountServiceServicer_to_server(account_servicer, registry)
             route_pb2_grpc.add_RouteServiceServicer_to_server(route_servicer, registry)
             usage_pb2_grpc.add_UsageServiceServicer_to_server(usage_servicer, registry)
             billing_pb2_grpc.add_BillingServiceServicer_to_server(billing_servicer, registry)
+            models_pb2_grpc.add_ModelServiceServicer_to_server(model_servicer, registry)
         if self._extra_handlers:
             server.add_generic_rpc_handlers(list(self._extra_handlers))
             in_process.add_generic_rpc_handlers(self._extra_handlers)

@@ -40,6 +40,9 @@ class TokenCounts:
     reasoning: int = 0
     #: False when a count was missing or inconsistent: costs are best effort, no commission.
     complete: bool = True
+    #: Input modalities other than text that the provider reported tokens for (``"audio"``,
+    #: ``"image"``, …); ``None`` when it did not say. Only some models price them apart.
+    input_modalities: frozenset[str] | None = frozenset()
 
     @property
     def prompt_tokens(self) -> int:

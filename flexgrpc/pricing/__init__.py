@@ -1,6 +1,9 @@
 """Prices, exact money, and the cost / savings / commission of each request (SPEC §4).
 
-- ``catalog``: the price catalog (``catalog.json`` plus an operator override), validated at load.
+- ``catalog``: the price catalog, in layers: the operator's file over the overlay ``catalog.json``
+  over genai-prices; validated at load.
+- ``genai_layer``: genai-prices' maintained data as exact catalog entries (what it cannot map is
+  unpriced, with a reason); ``refresh``: the opt-in fetch of its published data at start.
 - ``money``: integer money units (pico-, nano-, micro-USD) and the one rounding rule.
 - ``usage``: one normaliser per upstream wire format → ``flexgrpc.domain.TokenCounts``.
 - ``cost``: ``price_request`` → ``flexgrpc.domain.Cost`` (actual, standard, savings, commission,

@@ -137,17 +137,24 @@ def price_request(
 
 
 def _prices_record(actual: PriceQuote | None, standard: PriceQuote | None) -> dict[str, Any]:
-    """The catalog prices used, for the usage record (empty when nothing was priced)."""
+    """The catalog prices used, for the usage record (empty when nothing was priced).
+
+    Each side names the layer that priced it (``genai-prices``, ``overlay``, ``operator``), the
+    file or package and its data version; the top level repeats the actual side's (or, when
+    that is unpriced, the standard side's) provenance.
+    """
     quote = actual or standard
     if quote is None:
         return {}
     entry = quote.entry
+    layer = entry.layer.record() if entry.layer is not None else {}
     return {
         "provider": entry.provider.value,
         "family": entry.family,
-        "as_of": entry.as_of.isoformat(),
+        "as_of": entry.as_of.isoformat() if entry.as_of is not None else None,
         "source": entry.source,
         "catalog": entry.origin,
+        **layer,
         "actual": actual.record() if actual is not None else None,
         "standard": standard.record() if standard is not None else None,
     }

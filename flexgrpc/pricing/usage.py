@@ -14,6 +14,10 @@ at its own rate; reasoning is reported too, as the part of ``output`` it already
   ``total_tool_use_tokens`` is a separate prompt count, billed as input; ``total_output_tokens``
   *excludes* ``total_thought_tokens``, so output is their sum.
 
+Each normaliser also reports the prompt's non-text input modalities where the format says
+(Gemini's ``*_tokens_by_modality``, Chat's ``prompt_tokens_details.audio_tokens``), so that a
+model pricing audio (say) apart from text is not priced at its text rate.
+
 Normalisers never raise: they run on the hot path, after the answer, on whatever the provider sent.
 Missing or malformed counts become 0 and ``complete`` turns false, so the pricer can report a cost
 but will not bill a saving it cannot prove. What counts as missing follows each format's habits:
@@ -116,12 +120,14 @@ def normalise_openai_chat(usage: object) -> TokenCounts:
         read.count("reasoning_tokens", within="completion_tokens_details", absent_is_zero=True),
         output,
     )
+    audio = read.count("audio_tokens", within="prompt_tokens_details", absent_is_zero=True)
     return TokenCounts(
         uncached_input=total_input - cached,
         cached_input=cached,
         output=output,
         reasoning=reasoning,
         complete=read.complete,
+        input_modalities=frozenset({"audio"}) if audio else frozenset(),
     )
 
 
@@ -166,7 +172,33 @@ def normalise_gemini_interactions(usage: object) -> TokenCounts:
         output=visible + thought,
         reasoning=thought,
         complete=read.complete,
+        input_modalities=_gemini_input_modalities(read.block, total_input + tool_use),
     )
+
+
+_GEMINI_MODALITY_LISTS: Final = (
+    "input_tokens_by_modality",
+    "cached_tokens_by_modality",
+    "tool_use_tokens_by_modality",
+)
+
+
+def _gemini_input_modalities(usage: Mapping[str, object], prompt: int) -> frozenset[str] | None:
+    """The non-text modalities of a Gemini prompt (``None``: a prompt without the breakdown)."""
+    if prompt and not isinstance(usage.get("input_tokens_by_modality"), list):
+        return None
+    found: set[str] = set()
+    for key in _GEMINI_MODALITY_LISTS:
+        items = usage.get(key)
+        for item in items if isinstance(items, list) else ():
+            if not isinstance(item, Mapping):
+                return None
+            modality, tokens = item.get("modality"), item.get("tokens")
+            if not isinstance(modality, str):
+                return None
+            if modality.lower() != "text" and tokens != 0:
+                found.add(modality.lower())
+    return frozenset(found)
 
 
 _NORMALISERS: Final[Mapping[UsageFormat, Callable[[object], TokenCounts]]] = {

@@ -22,6 +22,7 @@ from grpc import aio
 
 from flexgrpc.api.in_process import InProcessChannel
 from flexgrpc.api.interceptors import FORWARDED_PEER_KEY, FORWARDED_TOKEN_KEY
+from flexgrpc.api.models import KEY_HEADER_METADATA
 from flexgrpc.body_size import check_body_size
 from flexgrpc.errors import FlexError
 from flexgrpc.rest import transcode
@@ -39,8 +40,9 @@ Send = Callable[[Event], Awaitable[None]]
 #: SDKs `Authorization: Bearer`, older Anthropic SDKs `x-api-key`, google-genai
 #: `x-goog-api-key`. All become gRPC `authorization: Bearer …`.
 _KEY_HEADERS = (b"x-api-key", b"x-goog-api-key")
-#: Request headers passed on as gRPC metadata, for the methods that read them.
-_FORWARDED_HEADERS = frozenset({b"stripe-signature"})
+#: Request headers passed on as gRPC metadata, for the methods that read them (the webhook's
+#: signature; `anthropic-version`, which picks the Anthropic shape of the model list).
+_FORWARDED_HEADERS = frozenset({b"stripe-signature", b"anthropic-version"})
 _FLEX_PREFIX = "x-flexinference-"
 _SSE_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 _CLOSE = (b"connection", b"close")
@@ -158,8 +160,8 @@ class _Head:
     """What the shim reads from a request's head, in one pass over its headers."""
 
     __slots__ = (
-        "authorization", "chunked", "content_type", "declared", "forwarded", "key", "method",
-        "path", "timeout",
+        "authorization", "chunked", "content_type", "declared", "forwarded", "key",
+        "key_header", "method", "path", "timeout",
     )  # fmt: skip
 
     def __init__(self, method: str, path: str) -> None:
@@ -170,6 +172,8 @@ class _Head:
         self.chunked = False
         self.authorization: str | None = None
         self.key: str | None = None
+        #: Which header carried ``key`` (never the key itself): x-goog-api-key means Gemini.
+        self.key_header = ""
         self.timeout: float | None = None
         #: Request headers passed on as gRPC metadata, for the methods that read them.
         self.forwarded: list[tuple[str, str]] = []
@@ -187,8 +191,8 @@ class _Head:
                 head.chunked = True
             elif name == b"authorization":
                 head.authorization = _ascii(value)
-            elif name in _KEY_HEADERS:
-                head.key = head.key or _ascii(value)
+            elif name in _KEY_HEADERS and head.key is None:
+                head.key, head.key_header = _ascii(value), name.decode()
             elif name == b"x-server-timeout":  # google-genai sends its client timeout here
                 head.timeout = _seconds(value)
             elif name in _FORWARDED_HEADERS:
@@ -204,6 +208,8 @@ class _Head:
             metadata.append(("authorization", self.authorization))
         elif self.key is not None:
             metadata.append(("authorization", f"Bearer {self.key}"))
+        if self.key is not None:  # which header, never the key: x-goog-api-key picks Gemini's shape
+            metadata.append((KEY_HEADER_METADATA, self.key_header))
         metadata.append((FORWARDED_PEER_KEY, peer))
         metadata.append((FORWARDED_TOKEN_KEY, token))
         return metadata

@@ -3,7 +3,7 @@
 The provider comes from the id's prefix: ``gpt-*``, ``chatgpt-*``, ``o1``, ``o3``, ``o4-mini``
 (each with its ``-*`` variants) → OpenAI; ``gemini-*`` → Gemini; ``claude-*`` → Anthropic. Ids are
 lowercase ASCII and case-sensitive, as the providers' are; anything else is ``unsupported_model``.
-Which models have a flex tier is price data (``flexgrpc.pricing.flex_models``).
+Which models have a flex tier is price data: the price catalog (``flexgrpc.pricing.catalog``).
 """
 
 from __future__ import annotations

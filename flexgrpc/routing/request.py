@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, Protocol
 
 from flexinference.v1 import types_pb2
 
@@ -50,7 +50,6 @@ from flexgrpc.domain import (
     Surface,
 )
 from flexgrpc.errors import FlexError
-from flexgrpc.pricing.flex_models import default_catalog
 from flexgrpc.routing.model_ids import provider_for_model
 from flexgrpc.routing.start_within import (
     FIELD as START_WITHIN_FIELD,
@@ -129,6 +128,27 @@ _ROUTE_NAMES: Final = {route.value: route for route in ProviderRoute}
 _ROUTE_LIST: Final = '"openai", "google", "anthropic" (direct) and "vertex", "bedrock" (planned)'
 
 
+class FlexModels(Protocol):
+    """Which models have a flex race today: the server's own price catalog answers."""
+
+    def has_flex(self, provider: Provider, model: str) -> bool: ...
+
+    def flex_families(self, provider: Provider) -> Sequence[str]: ...
+
+
+class _NoFlexModels:
+    """Without a catalog no model can show a flex price: no race (fail closed)."""
+
+    def has_flex(self, provider: Provider, model: str) -> bool:
+        return False
+
+    def flex_families(self, provider: Provider) -> Sequence[str]:
+        return ()
+
+
+NO_FLEX_MODELS: Final[FlexModels] = _NoFlexModels()
+
+
 def parse_request(
     surface: Surface,
     body: bytes,
@@ -137,12 +157,14 @@ def parse_request(
     received_at: float,
     controls: types_pb2.RoutingControls | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    flex_models: FlexModels = NO_FLEX_MODELS,
 ) -> RouteJob:
     """Validate one request and build its ``RouteJob``; raises ``FlexError`` on the first fault.
 
     ``body`` is the caller's raw JSON; ``controls`` the typed routing controls of a gRPC caller
     (each control may come from the body or from ``controls``, never both). ``received_at`` is
-    the ``time.monotonic()`` of receipt: the flex race window starts there.
+    the ``time.monotonic()`` of receipt: the flex race window starts there. ``flex_models`` says
+    which models may race (the server passes its loaded price catalog).
     """
     check_body_size(len(body), max_body_bytes)
     document = _json_object(surface, body)
@@ -158,7 +180,7 @@ def parse_request(
             '"priority", "auto", or a flex race window such as "00h-00m-30s").',
             field="service_tier",
         )
-    _check_tier(model, provider, start_within, start_field)
+    _check_tier(model, provider, start_within, start_field, flex_models)
     routes = _routes(document, typed, model, provider)
     retry = _retry(document, typed)
     include_cost = _include_cost(document, typed)
@@ -303,7 +325,13 @@ def _start_within(
 # ---- 4. tier against model ----------------------------------------------------------------
 
 
-def _check_tier(model: str, provider: Provider, start: StartWithin, field: str) -> None:
+#: At most this many flex-capable models are named in a ``model_not_flex_capable`` message.
+_MAX_NAMED_FLEX_MODELS: Final = 12
+
+
+def _check_tier(
+    model: str, provider: Provider, start: StartWithin, field: str, flex_models: FlexModels
+) -> None:
     shown = preview_value(model)
     if start.window_ms is not None:
         if provider is Provider.ANTHROPIC:
@@ -314,14 +342,18 @@ def _check_tier(model: str, provider: Provider, start: StartWithin, field: str) 
                 "or a flex-capable OpenAI or Gemini model.",
                 field=field,
             )
-        catalog = default_catalog()
-        if not catalog.is_flex_capable(provider, model):
-            families = ", ".join(catalog.families(provider))
+        if not flex_models.has_flex(provider, model):
+            flex = list(flex_models.flex_families(provider))
+            named = ", ".join(flex[:_MAX_NAMED_FLEX_MODELS])
+            more = len(flex) - _MAX_NAMED_FLEX_MODELS
+            if more > 0:
+                named += f" and {more} more"
+            choices = f" ({named}, or a dated snapshot of one)" if flex else ""
             raise FlexError(
                 "model_not_flex_capable",
-                f"model {shown} has no flex tier, so it cannot run the flex race: use "
+                f"model {shown} has no flex price, so it cannot run the flex race: use "
                 'start_within "default", "priority" or "auto" with it, or a flex-capable '
-                f"model ({families}, or a dated snapshot of one).",
+                f"model{choices}; GET /v1/models lists each model's tiers.",
                 field=field,
             )
     elif start.tier is FixedTier.AUTO and provider is Provider.GEMINI:

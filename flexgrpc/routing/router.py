@@ -41,7 +41,7 @@ from flexgrpc.providers.presenting import CostView
 from flexgrpc.providers.upstream import StreamBroken, UpstreamError
 from flexgrpc.routing.race import FlexRace, RaceProgress, Settlement
 from flexgrpc.routing.recording import RecordObserver, RecordSink
-from flexgrpc.routing.request import parse_request
+from flexgrpc.routing.request import NO_FLEX_MODELS, FlexModels, parse_request
 
 log = logging.getLogger("flexgrpc.router")
 
@@ -153,6 +153,8 @@ class RouterServices:
     gate: Gate
     max_body_bytes: int
     in_flight: InFlight
+    #: Which models may run the flex race (the server's price catalog).
+    flex_models: FlexModels = NO_FLEX_MODELS
     #: Told of each record once the answer has been released (metrics, the access log): only
     #: the sink (the ledger) has to finish before the end of the answer.
     observer: RecordObserver | None = None
@@ -207,6 +209,7 @@ class Router:
         gate: Gate = open_gate,
         max_body_bytes: int = 1_000_000,
         in_flight: InFlight | None = None,
+        flex_models: FlexModels = NO_FLEX_MODELS,
     ) -> None:
         self.in_flight = in_flight or InFlight()
         self._services = RouterServices(
@@ -218,6 +221,7 @@ class Router:
             gate=gate,
             max_body_bytes=max_body_bytes,
             in_flight=self.in_flight,
+            flex_models=flex_models,
             observer=observer,
         )
 
@@ -289,6 +293,7 @@ class _Run:
                 received_at=self.received_at,
                 controls=controls,
                 max_body_bytes=services.max_body_bytes,
+                flex_models=services.flex_models,
             )
             self.adapter = adapter = services.adapter_for(job)
             await services.gate(self.principal.organization_id, job)

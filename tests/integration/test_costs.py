@@ -13,6 +13,7 @@ from flexinference.v1 import route_pb2
 from flexgrpc.db.models import UsageRecord
 from flexgrpc.ledger.audit import audit
 from flexgrpc.ledger.store import LedgerStore
+from flexgrpc.pricing.money import parse_usd_per_million, round_half_even
 from flexgrpc.sim import SimConfig, SimulatorThread
 from tests.integration.conftest import Caller
 from tests.integration.test_route import OPENAI_MODEL, body, responses, sse_events
@@ -180,3 +181,47 @@ def test_include_cost_on_chat_translated_to_claude_and_gemini(
     record = _record(records, request_id)
     expected = round(record.actual_nano_usd / 1000) if record.priced else None
     assert usage_chunk["usage"]["cost"] == {"total_micro_usd": expected, "currency": "USD"}
+
+
+#: genai-prices 0.2.3's rates (USD per 1M: input, cached input, output), standard then flex.
+GENAI_PRICES_RATES = {
+    "o3": (("2", "0.5", "8"), ("1", "0.25", "4")),
+    "o4-mini": (("1.1", "0.275", "4.4"), ("0.55", "0.138", "2.2")),
+}
+
+
+@pytest.mark.parametrize("model", ["o3", "o4-mini", "o3-2025-04-16"])
+def test_a_flex_win_on_o3_and_o4_mini_bills_exactly(
+    stub: Any, org: Caller, records: Any, sim: SimulatorThread, model: str
+) -> None:
+    sim.config = SimConfig(seed=11, cached_share=1.0)
+    _, meta, _ = responses(stub, org, model=model, input="hi", start_within="00h-00m-30s")
+    record = _record(records, meta["x-flexinference-request-id"])
+    assert (record.outcome, record.served_tier, record.priced) == ("flex_won", "flex", True)
+    assert record.cached_input_tokens > 0
+    standard, flex = GENAI_PRICES_RATES[model.removesuffix("-2025-04-16")]
+
+    def nano(rates: tuple[str, str, str]) -> int:
+        input_rate, cached_rate, output_rate = (parse_usd_per_million(r) for r in rates)
+        pico = (
+            record.uncached_input_tokens * input_rate
+            + record.cached_input_tokens * cached_rate
+            + record.output_tokens * output_rate
+        )
+        return round_half_even(pico, 1000)
+
+    assert record.actual_nano_usd == nano(flex)
+    assert record.standard_nano_usd == nano(standard)
+    assert record.savings_nano_usd == nano(standard) - nano(flex) > 0
+    assert record.commission_nano_usd == round_half_even(record.savings_nano_usd * 20, 100)
+    assert int(meta["x-flexinference-cost"]) == round_half_even(record.actual_nano_usd, 1000)
+    assert int(meta["x-flexinference-commission"]) == round_half_even(
+        record.commission_nano_usd, 1000
+    )
+    prices = json.loads(record.prices)
+    for side, rates in (("actual", flex), ("standard", standard)):
+        assert prices[side]["layer"] == "genai-prices"
+        assert prices[side]["origin"].startswith("genai-prices@0.2.")
+        assert prices[side]["data_version"].endswith("(bundled)")
+        written = prices[side]["usd_per_million_tokens"]
+        assert (written["input"], written["cached_input"], written["output"]) == rates

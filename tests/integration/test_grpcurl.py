@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from flexgrpc.accounts.store import AccountStore
 from tests.integration.conftest import Caller
 from tests.serverproc import ServerProcess
 
@@ -36,6 +37,7 @@ def test_list_shows_every_service(server: ServerProcess) -> None:
         "flexinference.v1.RouteService",
         "flexinference.v1.UsageService",
         "flexinference.v1.BillingService",
+        "flexinference.v1.ModelService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
     }
@@ -87,3 +89,31 @@ def test_authenticated_call_and_error_details(server: ServerProcess, caller: Cal
     assert denied.returncode != 0
     assert "Unauthenticated" in denied.stderr
     assert "missing_api_key" in denied.stderr  # grpcurl prints the ErrorInfo detail
+
+
+def test_grpcurl_lists_the_models_an_organization_can_reach(
+    server: ServerProcess, accounts: AccountStore, caller: Caller
+) -> None:
+    accounts.set_provider_key(caller.organization_id, "openai", "sk-test-" + "e" * 32)
+    found = grpcurl(
+        "-H", f"authorization: Bearer {caller.api_key}",
+        "-d", '{"name": "organizations/-/models/o3-2025-04-16"}',
+        server.target, "flexinference.v1.ModelService/GetModel",
+    )  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    model = json.loads(found.stdout)  # grpcurl prints the proto field names
+    assert (model["model_id"], model["flex_race"]) == ("o3-2025-04-16", True)
+    assert model["priced_tiers"] == [
+        "PRICED_TIER_STANDARD",
+        "PRICED_TIER_FLEX",
+        "PRICED_TIER_PRIORITY",
+    ]
+    listed = grpcurl(
+        "-H", f"authorization: Bearer {caller.api_key}",
+        "-d", '{"parent": "organizations/-", "page_size": 1000}',
+        server.target, "flexinference.v1.ModelService/ListModels",
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    ids = [m["model_id"] for m in json.loads(listed.stdout)["models"]]
+    assert "o3" in ids
+    assert not any(i.startswith("claude-") for i in ids)  # no Anthropic key

@@ -1,12 +1,9 @@
-"""Model ids → provider, the tiers each provider has, and which models have a flex tier."""
+"""Model ids → provider, the tiers each provider has, and which models have a flex race (a
+flex price in the price catalog)."""
 
 from __future__ import annotations
 
 import datetime
-import json
-import pathlib
-import re
-from typing import Any
 
 import grpc
 import pytest
@@ -24,15 +21,15 @@ from flexgrpc.domain import (
     upstream_tier_for,
 )
 from flexgrpc.errors import CODES, FlexError
-from flexgrpc.pricing.flex_models import FlexCatalog, default_catalog
+from flexgrpc.pricing.catalog import PriceCatalog, parse_catalog
 from flexgrpc.routing.model_ids import provider_for_model
+
+CATALOG = PriceCatalog.load()
+DAY = datetime.date(2026, 12, 2)
 
 
 def is_flex_capable(model: str) -> bool:
-    return default_catalog().is_flex_capable(provider_for_model(model), model)
-
-
-CATALOG_FILE = pathlib.Path(__file__).parents[2] / "flexgrpc" / "pricing" / "flex_models.json"
+    return CATALOG.has_flex(provider_for_model(model), model, on=DAY)
 
 
 def unsupported(model: str) -> FlexError:
@@ -167,71 +164,31 @@ def test_other_models_have_no_flex_tier(model: str) -> None:
     assert not is_flex_capable(model)
 
 
-def test_anthropic_has_no_flex_tier_even_if_the_catalog_listed_one() -> None:
-    catalog = FlexCatalog.from_json(
-        {
-            "checked_on": "2026-11-27",
-            "providers": {
-                "anthropic": {
-                    "snapshot_suffix": "-[0-9]{8}",
-                    "flex_families": [
-                        {"family": "claude-x", "evidence": "e", "source": "https://x"}
-                    ],
-                }
-            },
-        }
-    )
-    assert catalog.family_of(Provider.ANTHROPIC, "claude-x") is not None
-    assert not catalog.is_flex_capable(Provider.ANTHROPIC, "claude-x")
+def test_anthropic_has_no_flex_race_even_if_a_price_file_wrote_one() -> None:
+    document = {
+        "models": [
+            {
+                "provider": "anthropic",
+                "family": "claude-x",
+                "as_of": "2026-11-27",
+                "source": "https://example.test/",
+                "evidence": "e",
+                "tiers": {"standard": {"input": "1", "cached_input": "0.1", "cache_write": "1.25",
+                                       "output": "5"}},
+            }
+        ]
+    }  # fmt: skip
+    catalog = PriceCatalog.of_entries(parse_catalog(document, origin="t").entries)
+    assert catalog.family(Provider.ANTHROPIC, "claude-x") == "claude-x"
+    assert not catalog.has_flex(Provider.ANTHROPIC, "claude-x", on=DAY)
 
 
 def test_gemini_versioned_ids_belong_to_their_family() -> None:
-    catalog = default_catalog()
-    assert catalog.family_of(Provider.GEMINI, "gemini-3.5-flash-001") is not None
-    assert catalog.family_of(Provider.GEMINI, "gemini-3.5-flash-09-2026") is not None
-    assert catalog.family_of(Provider.GEMINI, "gemini-3.5-flash-lite-001") is None
-
-
-def catalog_document() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(CATALOG_FILE.read_text("utf-8"))
-    return data
-
-
-def test_every_flex_family_records_its_source_and_evidence() -> None:
-    document = catalog_document()
-    datetime.date.fromisoformat(document["checked_on"])
-    for provider, entry in document["providers"].items():
-        Provider(provider)
-        re.compile(entry["snapshot_suffix"])
-        for family in entry["flex_families"]:
-            assert family["source"].startswith("https://"), family
-            assert family["evidence"], family
-            if family["evidence_date"] is not None:
-                datetime.date.fromisoformat(family["evidence_date"])
-            assert provider_for_model(family["family"]) is Provider(provider)
-
-
-def test_the_packaged_catalog_loads_from_an_explicit_path_too() -> None:
-    assert FlexCatalog.load(CATALOG_FILE).families(Provider.OPENAI) == (
-        default_catalog().families(Provider.OPENAI)
-    )
-
-
-@pytest.mark.parametrize(
-    "document",
-    [
-        {},
-        {"checked_on": "x", "providers": {"mistral": {}}},
-        {"checked_on": "x", "providers": {"openai": {"snapshot_suffix": "(", "flex_families": []}}},
-        {
-            "checked_on": "x",
-            "providers": {"openai": {"snapshot_suffix": "", "flex_families": [{"family": "a"}]}},
-        },
-    ],
-)
-def test_a_malformed_catalog_is_refused(document: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match="malformed flex model catalog"):
-        FlexCatalog.from_json(document)
+    assert CATALOG.family(Provider.GEMINI, "gemini-3.5-flash-001") == "gemini-3.5-flash"
+    assert CATALOG.family(Provider.GEMINI, "gemini-3.5-flash-09-2026") == "gemini-3.5-flash"
+    assert CATALOG.has_flex(Provider.GEMINI, "gemini-3.5-flash-09-2026", on=DAY)
+    assert CATALOG.family(Provider.GEMINI, "gemini-3.5-flash-lite-001") != "gemini-3.5-flash"
+    assert not CATALOG.has_flex(Provider.GEMINI, "gemini-3.5-flash-lite-001", on=DAY)
 
 
 # ---- tiers and routes -------------------------------------------------------------------

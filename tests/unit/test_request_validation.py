@@ -23,7 +23,11 @@ from flexgrpc.domain import (
     Surface,
 )
 from flexgrpc.errors import FlexError
+from flexgrpc.pricing.catalog import PriceCatalog
 from flexgrpc.routing.request import parse_request
+
+#: The server's own catalog decides which models may race (shipped overlay over genai-prices).
+CATALOG = PriceCatalog.load()
 
 #: A valid body for each surface (a flex race on a flex-capable model where the provider has one).
 VALID: dict[Surface, dict[str, Any]] = {
@@ -72,6 +76,7 @@ def parse(
         received_at=12.5,
         controls=controls,
         max_body_bytes=max_body_bytes,
+        flex_models=CATALOG,
     )
 
 
@@ -284,6 +289,18 @@ def test_claude_accepts_every_fixed_tier(tier: str) -> None:
 def test_a_flex_window_on_a_model_without_flex_is_model_not_flex_capable(model: str) -> None:
     error = fails(body(model=model), "model_not_flex_capable", field="start_within")
     assert "gpt-5-mini" in error.message  # names flex-capable alternatives
+
+
+def test_without_a_catalog_no_model_may_race() -> None:
+    with pytest.raises(FlexError) as caught:
+        parse_request(Surface.RESPONSES, body(model="o3"), request_id="r", received_at=0.0)
+    assert caught.value.code == "model_not_flex_capable"
+
+
+def test_o3_and_o4_mini_may_race_because_genai_prices_has_their_flex_price() -> None:
+    for model in ("o3", "o4-mini", "gpt-5.6", "gemini-3.7-flash"):
+        surface = Surface.INTERACTIONS if model.startswith("gemini") else Surface.RESPONSES
+        assert parse(body(surface, model=model), surface).start_within.is_race
 
 
 def test_a_gemini_model_without_flex_is_model_not_flex_capable() -> None:

@@ -10,13 +10,13 @@ import pytest
 from flexgrpc.pricing.catalog import PriceCatalog, parse_catalog
 
 #: The day the shipped catalog was checked; tests price on it so results do not drift.
-CHECKED_ON = dt.date(2026, 11, 27)
+CHECKED_ON = dt.date(2026, 12, 2)
 
 
 def catalog_of(*entries: dict[str, Any]) -> PriceCatalog:
     """A catalog made of just these entries (validated like a real file)."""
     parsed = parse_catalog({"models": list(entries)}, origin="test")
-    return PriceCatalog(parsed.entries)
+    return PriceCatalog.of_entries(parsed.entries)
 
 
 def entry(

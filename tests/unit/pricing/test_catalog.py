@@ -1,4 +1,5 @@
-"""The shipped price catalog, its lookups, the operator override, and every validation error."""
+"""The shipped price catalog (overlay over genai-prices), its lookups, the operator's file, and
+every validation error."""
 
 from __future__ import annotations
 
@@ -15,55 +16,66 @@ from flexgrpc.pricing.catalog import (
     BASE_BAND,
     LONG_CONTEXT_BAND,
     CatalogError,
+    FileLayer,
+    LayerName,
     PriceCatalog,
     PriceTier,
     parse_catalog,
 )
-from flexgrpc.pricing.flex_models import default_catalog
+from flexgrpc.pricing.genai_layer import bundled_layer
 from flexgrpc.pricing.money import parse_usd_per_million
 from tests.unit.pricing.conftest import CHECKED_ON, catalog_of, entry
 
 PRICING_DIR = pathlib.Path(__file__).parents[3] / "flexgrpc" / "pricing"
 
-#: Flex families with no price, and why (also listed under "left_out" in catalog.json).
-UNPRICED_FLEX_FAMILIES = {
-    (Provider.OPENAI, "o3"),
-    (Provider.OPENAI, "o4-mini"),
-    (Provider.GEMINI, "gemini-3.7-flash"),
-}
+
+def overlay(catalog: PriceCatalog) -> FileLayer:
+    layer = next(layer for layer in catalog.layers if layer.info.name is LayerName.OVERLAY)
+    assert isinstance(layer, FileLayer)
+    return layer
 
 
-def test_every_flex_family_is_priced_on_flex_and_standard_or_documented_as_left_out(
-    shipped: PriceCatalog,
-) -> None:
-    flex = default_catalog()
-    missing = set()
-    for provider in (Provider.OPENAI, Provider.GEMINI):
-        for family in flex.families(provider):
-            prices = shipped.lookup(provider, family, on=CHECKED_ON)
-            if prices is None or not {PriceTier.STANDARD, PriceTier.FLEX} <= set(prices.tiers):
-                missing.add((provider, family))
-    assert missing == UNPRICED_FLEX_FAMILIES
-    document = json.loads((PRICING_DIR / "catalog.json").read_text("utf-8"))
-    left_out = {(Provider(item["provider"]), item["family"]) for item in document["left_out"]}
-    assert left_out >= UNPRICED_FLEX_FAMILIES
+def test_the_overlay_keeps_only_what_genai_prices_lacks(shipped: PriceCatalog) -> None:
+    """Every overlay family adds a tier genai-prices does not have for it; where both price a
+    tier on a day, they agree (a genai-prices upgrade that changes one fails here)."""
+    genai = bundled_layer()
+    for prices in overlay(shipped).entries:
+        day = prices.effective_from or CHECKED_ON
+        theirs = genai.entry(prices.provider, prices.family, on=day)
+        ours = set(prices.priced_tiers())
+        assert theirs is None or ours - set(theirs.priced_tiers()), prices.family
+        if theirs is not None and PriceTier.STANDARD in theirs.tiers:
+            assert prices.tiers[PriceTier.STANDARD] == theirs.tiers[PriceTier.STANDARD], (
+                prices.family,
+                day,
+            )
 
 
 def test_current_claude_opus_sonnet_and_haiku_are_priced_on_standard_only(
     shipped: PriceCatalog,
 ) -> None:
-    for model in ("claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5"):
-        prices = shipped.lookup(Provider.ANTHROPIC, model, on=CHECKED_ON)
-        assert prices is not None
-        assert set(prices.tiers) == {PriceTier.STANDARD}
-        assert prices.tiers[PriceTier.STANDARD].rates.cache_write is not None
+    for model in ("claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5", "claude-sonnet-4-5"):
+        assert shipped.priced_tiers(Provider.ANTHROPIC, model, on=CHECKED_ON) == (
+            PriceTier.STANDARD,
+        )
+        quote = shipped.quote(
+            Provider.ANTHROPIC, model, PriceTier.STANDARD, prompt_tokens=10, on=CHECKED_ON
+        )
+        assert quote is not None
+        assert quote.rates is not None
+        assert quote.rates.cache_write is not None
 
 
-def test_every_entry_says_where_and_when_its_prices_come_from(shipped: PriceCatalog) -> None:
-    for prices in shipped.entries:
+def test_every_overlay_entry_says_where_and_when_its_prices_come_from(
+    shipped: PriceCatalog,
+) -> None:
+    for prices in overlay(shipped).entries:
         assert re.match(r"https://[a-z0-9.-]+/", prices.source), prices.family
+        assert prices.as_of is not None
         assert prices.as_of <= CHECKED_ON, prices.family
         assert prices.evidence.strip()
+        if prices.tiers.get(PriceTier.FLEX) is not None:
+            assert "Flex tier exists:" in prices.evidence, prices.family
 
 
 def test_the_data_file_holds_prices_as_strings_never_json_numbers() -> None:
@@ -73,13 +85,13 @@ def test_the_data_file_holds_prices_as_strings_never_json_numbers() -> None:
     json.loads((PRICING_DIR / "catalog.json").read_text("utf-8"), parse_float=no_floats)
 
 
-def test_flex_is_half_of_standard_wherever_the_provider_says_so(shipped: PriceCatalog) -> None:
-    """A consistency check on the data: every flex rate in the shipped file is 50% of standard."""
-    for prices in shipped.entries:
+def test_flex_is_half_of_standard_wherever_the_overlay_says_so(shipped: PriceCatalog) -> None:
+    """A consistency check on the data: every flex rate in the overlay is 50% of standard."""
+    for prices in overlay(shipped).entries:
         flex = prices.tiers.get(PriceTier.FLEX)
-        if flex is None:
+        standard = prices.tiers.get(PriceTier.STANDARD)
+        if flex is None or standard is None:
             continue
-        standard = prices.tiers[PriceTier.STANDARD]
         for name in ("input", "cached_input", "output"):
             assert 2 * getattr(flex.rates, name) == getattr(standard.rates, name), prices.family
 
@@ -92,6 +104,7 @@ def test_flex_is_half_of_standard_wherever_the_provider_says_so(shipped: PriceCa
         (Provider.OPENAI, "gpt-5-nano-2025-08-07", "gpt-5-nano"),
         (Provider.OPENAI, "gpt-5.6", "gpt-5.6"),
         (Provider.OPENAI, "gpt-5.6-sol", "gpt-5.6-sol"),
+        (Provider.OPENAI, "o3-2025-04-16", "o3"),
         (Provider.GEMINI, "gemini-3-flash-preview-09-2025", "gemini-3-flash-preview"),
         (Provider.GEMINI, "gemini-3.5-flash-001", "gemini-3.5-flash"),
         (Provider.ANTHROPIC, "claude-haiku-4-5-20251001", "claude-haiku-4-5"),
@@ -103,17 +116,18 @@ def test_dated_snapshots_belong_to_their_family(
     prices = shipped.lookup(provider, model, on=CHECKED_ON)
     assert prices is not None
     assert prices.family == family
+    assert shipped.family(provider, model) == family
 
 
 @pytest.mark.parametrize(
     ("provider", "model"),
     [
-        (Provider.OPENAI, "gpt-5-pro"),  # a sibling, not gpt-5
         (Provider.OPENAI, "gpt-6-sol-mini"),
-        (Provider.OPENAI, "o3"),
-        (Provider.GEMINI, "gemini-3.7-flash"),
+        (Provider.OPENAI, "gpt-4o-realtime-preview"),  # prices audio output apart
+        (Provider.OPENAI, "text-embedding-3-small"),
         (Provider.GEMINI, "gpt-6-sol"),  # another provider's family
-        (Provider.ANTHROPIC, "claude-fable-5-1"),
+        (Provider.GEMINI, "claude-sonnet-4-5"),  # genai-prices' Vertex copy is not Gemini's
+        (Provider.ANTHROPIC, "claude-2"),  # no cache-write price
     ],
 )
 def test_models_without_a_price_are_not_found(
@@ -161,8 +175,9 @@ def test_haiku_band_counts_cache_reads_and_writes_in_the_prompt(shipped: PriceCa
 
 
 def test_a_band_with_unknown_prices_leaves_long_prompts_unpriced(shipped: PriceCatalog) -> None:
+    # gpt-5.5-pro's flex price is flat where its standard price rises above 272K tokens.
     quote = shipped.quote(
-        Provider.OPENAI, "gpt-5.5", PriceTier.FLEX, prompt_tokens=300_000, on=CHECKED_ON
+        Provider.OPENAI, "gpt-5.5-pro", PriceTier.FLEX, prompt_tokens=300_000, on=CHECKED_ON
     )
     assert quote is not None
     assert quote.rates is None
@@ -171,25 +186,26 @@ def test_a_band_with_unknown_prices_leaves_long_prompts_unpriced(shipped: PriceC
 
 
 def test_scheduled_price_changes_take_effect_on_their_day(shipped: PriceCatalog) -> None:
-    def input_rate(day: dt.date) -> int:
-        quote = shipped.quote(
-            Provider.GEMINI, "gemini-3.8-flash", PriceTier.STANDARD, prompt_tokens=10, on=day
-        )
+    def input_rate(model: str, day: dt.date) -> int:
+        quote = shipped.quote(Provider.GEMINI, model, PriceTier.FLEX, prompt_tokens=10, on=day)
         assert quote is not None
         assert quote.rates is not None
         return quote.rates.input
 
-    assert input_rate(dt.date(2026, 12, 31)) == parse_usd_per_million("0.75")
-    assert input_rate(dt.date(2027, 1, 1)) == parse_usd_per_million("1.5")
+    for model in ("gemini-3.6-flash", "gemini-3.7-flash", "gemini-3.8-flash"):
+        assert input_rate(model, dt.date(2026, 12, 31)) == parse_usd_per_million("0.375")
+        assert input_rate(model, dt.date(2027, 1, 1)) == parse_usd_per_million("0.75")
 
 
 def test_a_tier_the_model_does_not_price_has_no_quote(shipped: PriceCatalog) -> None:
-    assert (
-        shipped.quote(
-            Provider.OPENAI, "gpt-5-nano", PriceTier.PRIORITY, prompt_tokens=10, on=CHECKED_ON
-        )
-        is None
-    )
+    for model in ("gpt-5-nano", "gpt-4o"):
+        assert (
+            shipped.quote(
+                Provider.OPENAI, model, PriceTier.FLEX if model == "gpt-4o" else PriceTier.PRIORITY,
+                prompt_tokens=10, on=CHECKED_ON,
+            )
+            is None
+        )  # fmt: skip
 
 
 def write(path: pathlib.Path, document: Any) -> pathlib.Path:
@@ -197,43 +213,71 @@ def write(path: pathlib.Path, document: Any) -> pathlib.Path:
     return path
 
 
-def test_an_override_file_replaces_a_family_and_adds_new_ones(tmp_path: pathlib.Path) -> None:
+def test_an_operator_file_decides_the_tiers_it_lists_and_adds_new_models(
+    tmp_path: pathlib.Path,
+) -> None:
     override = write(
         tmp_path / "prices.json",
         {
             "models": [
                 entry(
                     "gpt-6-sol",
-                    tiers={"standard": {"input": "3", "cached_input": "0.3", "output": "12"}},
+                    tiers={
+                        "standard": {"input": "3", "cached_input": "0.3", "output": "12"},
+                        "priority": None,
+                    },
                 ),
                 entry("gpt-7-nova"),
             ]
         },
     )
     catalog = PriceCatalog.load(override)
-    replaced = catalog.lookup(Provider.OPENAI, "gpt-6-sol-2026-09-22", on=CHECKED_ON)
+    replaced = catalog.tier_entry(
+        Provider.OPENAI, "gpt-6-sol-2026-09-22", PriceTier.STANDARD, on=CHECKED_ON
+    )
     assert replaced is not None
     assert replaced.origin == str(override)
-    assert set(replaced.tiers) == {PriceTier.STANDARD}  # the whole family was replaced
-    assert replaced.tiers[PriceTier.STANDARD].rates.input == parse_usd_per_million("3")
+    assert replaced.layer is not None
+    assert replaced.layer.name is LayerName.OPERATOR
+    standard = replaced.tiers[PriceTier.STANDARD]
+    assert standard is not None
+    assert standard.rates.input == parse_usd_per_million("3")
+    # A tier written as null has no price, whatever the layers below say ...
+    assert (
+        catalog.tier_entry(Provider.OPENAI, "gpt-6-sol", PriceTier.PRIORITY, on=CHECKED_ON) is None
+    )
+    # ... and a tier it leaves out is still priced below it (genai-prices' flex row).
+    flex = catalog.tier_entry(Provider.OPENAI, "gpt-6-sol", PriceTier.FLEX, on=CHECKED_ON)
+    assert flex is not None
+    assert flex.layer is not None
+    assert flex.layer.name is LayerName.GENAI_PRICES
     added = catalog.lookup(Provider.OPENAI, "gpt-7-nova", on=CHECKED_ON)
     assert added is not None
-    assert PriceTier.FLEX in added.tiers
+    assert catalog.has_flex(Provider.OPENAI, "gpt-7-nova", on=CHECKED_ON)
     # Everything else is still the shipped catalog.
-    untouched = catalog.lookup(Provider.OPENAI, "gpt-6-luna", on=CHECKED_ON)
+    untouched = catalog.lookup(Provider.OPENAI, "gpt-5.6", on=CHECKED_ON)
     assert untouched is not None
     assert untouched.origin == "catalog.json"
 
 
-def test_an_override_replaces_every_period_of_a_family(tmp_path: pathlib.Path) -> None:
+def test_an_operator_entry_without_dates_covers_every_period_of_a_family(
+    tmp_path: pathlib.Path,
+) -> None:
     override = write(
         tmp_path / "p.json", {"models": [entry("gemini-3.8-flash", provider="gemini")]}
     )
     catalog = PriceCatalog.load(override)
     for day in (dt.date(2026, 12, 1), dt.date(2027, 6, 1)):
-        prices = catalog.lookup(Provider.GEMINI, "gemini-3.8-flash", on=day)
+        prices = catalog.tier_entry(Provider.GEMINI, "gemini-3.8-flash", PriceTier.FLEX, on=day)
         assert prices is not None
         assert prices.origin == str(override)
+
+
+def test_an_operator_file_can_take_the_flex_race_away(tmp_path: pathlib.Path) -> None:
+    override = write(tmp_path / "p.json", {"models": [entry("o3", tiers={"flex": None})]})
+    catalog = PriceCatalog.load(override)
+    assert not catalog.has_flex(Provider.OPENAI, "o3-2025-04-16", on=CHECKED_ON)
+    assert PriceCatalog.load().has_flex(Provider.OPENAI, "o3-2025-04-16", on=CHECKED_ON)
 
 
 def test_an_unreadable_override_is_a_catalog_error(tmp_path: pathlib.Path) -> None:
@@ -338,6 +382,12 @@ def tiers(**changes: Any) -> dict[str, Any]:
             {"models": [entry(effective_from="2027-01-01", effective_until="2026-01-01")]},
             "effective_until is before effective_from",
         ),
+        (
+            {"models": [entry(tiers=tiers(separately_priced_input=["smell"]))]},
+            "separately_priced_input must be a list of input modalities",
+        ),
+        ({"models": [entry(tiers=tiers(separately_priced_input=["audio"]))]}, None),
+        ({"models": [entry(tiers={"standard": tiers()["standard"], "flex": None})]}, None),
     ],
 )
 def test_invalid_catalogs_are_refused_with_a_message_naming_the_entry(

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from flexgrpc.domain import CommissionReason, Cost, Provider, TokenCounts
 from flexgrpc.pricing.catalog import ModelPrices, PriceCatalog, PriceTier, TierPrices, TokenRates
 from flexgrpc.pricing.cost import micro_amounts, price_request
-from flexgrpc.pricing.flex_models import default_catalog
 from flexgrpc.pricing.money import NanoUSD, PicoUSD, nano_to_micro
 from tests.unit.pricing.conftest import CHECKED_ON, catalog_of, entry
 
@@ -73,18 +72,17 @@ def test_a_flex_win_on_a_shipped_model_is_priced_on_both_sides_with_the_same_usa
     assert pricing.savings_nano_usd == 23_200_000
     assert pricing.commission_nano_usd == 4_640_000
     assert pricing.prices["family"] == "gpt-6-sol"
-    assert pricing.prices["as_of"] == "2026-09-22"
+    assert pricing.prices["as_of"] == "2026-10-12"  # genai-prices' flex rows start then
     assert pricing.prices["source"].startswith("https://developers.openai.com/")
-    assert pricing.prices["actual"] == {
-        "tier": "flex",
-        "band": "base",
-        "usd_per_million_tokens": {
-            "input": "1",
-            "cached_input": "0.1",
-            "cache_write": "1.25",
-            "output": "5",
-        },
+    actual = pricing.prices["actual"]
+    assert (actual["tier"], actual["band"]) == ("flex", "base")
+    assert actual["usd_per_million_tokens"] == {
+        "input": "1",
+        "cached_input": "0.1",
+        "output": "5",
+        "cache_write": "1.25",
     }
+    assert actual["layer"] == "genai-prices"
     assert pricing.prices["standard"]["tier"] == "standard"
 
 
@@ -166,7 +164,9 @@ def test_flex_that_did_not_beat_standard_pays_no_commission(flex_output: str) ->
 
 
 def test_an_unpriced_model_fails_closed(shipped: PriceCatalog) -> None:
-    pricing = price_request(shipped, "o3", "flex", USAGE, True, Provider.OPENAI, on=CHECKED_ON)
+    pricing = price_request(
+        shipped, "gpt-4o-realtime-preview", "flex", USAGE, True, Provider.OPENAI, on=CHECKED_ON
+    )
     zero_commission(pricing, CommissionReason.UNPRICED)
     assert pricing.actual_nano_usd is None
     assert pricing.standard_nano_usd is None
@@ -177,9 +177,63 @@ def test_an_unpriced_model_fails_closed(shipped: PriceCatalog) -> None:
     assert micro.standard is None
 
 
+def test_a_flex_win_on_o3_is_billed_exactly_from_genai_prices(shipped: PriceCatalog) -> None:
+    usage = TokenCounts(uncached_input=6_000, cached_input=4_000, output=3_000, reasoning=2_500)
+    pricing = price_request(shipped, "o3", "flex", usage, True, Provider.OPENAI, on=CHECKED_ON)
+    assert pricing.reason is CommissionReason.FLEX_SAVED
+    # standard: 6,000 x $2 + 4,000 x $0.50 + 3,000 x $8 per 1M = $0.038
+    # flex:     6,000 x $1 + 4,000 x $0.25 + 3,000 x $4 per 1M = $0.019
+    assert (pricing.standard_nano_usd, pricing.actual_nano_usd) == (38_000_000, 19_000_000)
+    assert (pricing.savings_nano_usd, pricing.commission_nano_usd) == (19_000_000, 3_800_000)
+    for side in ("actual", "standard"):
+        assert pricing.prices[side]["layer"] == "genai-prices"
+        assert pricing.prices[side]["data_version"].startswith("genai-prices 0.2.")
+    assert pricing.prices["layer"] == "genai-prices"
+
+
+def test_each_side_names_the_layer_that_priced_it(shipped: PriceCatalog) -> None:
+    # gpt-5.6 is an alias genai-prices prices on gpt-5.6-sol's standard row; its flex row is
+    # the overlay's.
+    pricing = price_request(shipped, "gpt-5.6", "flex", USAGE, True, Provider.OPENAI, on=CHECKED_ON)
+    assert pricing.reason is CommissionReason.FLEX_SAVED
+    assert pricing.prices["actual"]["layer"] == "overlay"
+    assert pricing.prices["actual"]["origin"] == "catalog.json"
+    assert pricing.prices["actual"]["data_version"].startswith("checked 2026-12-02, sha256:")
+    assert pricing.prices["standard"]["layer"] == "overlay"
+    gemini = price_request(
+        shipped, "gemini-2.5-pro", "standard", USAGE, False, Provider.GEMINI, on=CHECKED_ON
+    )
+    assert gemini.prices["standard"]["layer"] == "genai-prices"
+    assert gemini.prices["standard"]["origin"].startswith("genai-prices@")
+
+
+def test_audio_input_on_a_model_that_prices_audio_apart_is_unpriced(
+    shipped: PriceCatalog,
+) -> None:
+    text = TokenCounts(uncached_input=1_000, output=10)
+    audio = TokenCounts(uncached_input=1_000, output=10, input_modalities=frozenset({"audio"}))
+    unknown = TokenCounts(uncached_input=1_000, output=10, input_modalities=None)
+    for model in ("gemini-2.5-flash", "gemini-3-flash-preview"):
+
+        def standard(usage: TokenCounts, model: str = model) -> int | None:
+            return price_request(
+                shipped, model, "standard", usage, False, Provider.GEMINI, on=CHECKED_ON
+            ).standard_nano_usd
+
+        assert standard(text) is not None
+        assert standard(audio) is None
+        assert standard(unknown) is None
+    # gemini-3.5-flash prices every input modality alike: audio is priced.
+    assert price_request(
+        shipped, "gemini-3.5-flash", "standard", audio, False, Provider.GEMINI, on=CHECKED_ON
+    ).priced
+
+
 def test_an_unpriced_long_context_band_fails_closed(shipped: PriceCatalog) -> None:
     usage = TokenCounts(uncached_input=300_000, output=100)
-    pricing = price_request(shipped, "gpt-5.5", "flex", usage, True, Provider.OPENAI, on=CHECKED_ON)
+    pricing = price_request(
+        shipped, "gpt-5.5-pro", "flex", usage, True, Provider.OPENAI, on=CHECKED_ON
+    )
     zero_commission(pricing, CommissionReason.UNPRICED)
     assert pricing.actual_nano_usd is None
     assert pricing.prices["actual"]["band"] == "long_context"
@@ -245,10 +299,11 @@ _usages = st.builds(
     output=_counts,
     complete=st.booleans(),
 )
+_SHIPPED = PriceCatalog.load()
 _FLEX_MODELS = [
     (provider, family)
     for provider in (Provider.OPENAI, Provider.GEMINI)
-    for family in default_catalog().families(provider)
+    for family in _SHIPPED.flex_families(provider, on=dt.date(2026, 12, 2))
 ] + [(Provider.ANTHROPIC, "claude-haiku-5-5"), (Provider.ANTHROPIC, "claude-opus-5-5")]
 
 
@@ -320,7 +375,7 @@ _rates = st.builds(
 def test_any_prices_keep_every_money_invariant(
     usage: TokenCounts, standard: TokenRates, flex: TokenRates
 ) -> None:
-    catalog = PriceCatalog(
+    catalog = PriceCatalog.of_entries(
         [
             ModelPrices(
                 provider=Provider.OPENAI,

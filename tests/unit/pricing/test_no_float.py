@@ -47,9 +47,25 @@ def test_the_scan_covers_the_pricing_package() -> None:
     assert {"money.py", "catalog.py", "cost.py", "usage.py", "__init__.py"} <= names
 
 
+#: The only exceptions, each for a reason that keeps money exact.
+ALLOWED: dict[str, set[str]] = {
+    # genai-prices hands over its prices as Decimal: the layer checks the type and reads each
+    # one's exact decimal text (never dividing or rounding it).
+    "genai_layer.py": {"from decimal import ..."},
+    # The start-up fetch's network timeout is a number of seconds, not money.
+    "refresh.py": {"the name 'float'"},
+}
+
+
+def _kind(hazard: str) -> str:
+    return hazard.split(": ", 1)[1]
+
+
 @pytest.mark.parametrize("module", MODULES, ids=lambda path: path.name)
 def test_pricing_modules_have_no_float_hazards(module: pathlib.Path) -> None:
-    assert float_hazards(module.read_text("utf-8")) == []
+    allowed = ALLOWED.get(module.name, set())
+    hazards = float_hazards(module.read_text("utf-8"))
+    assert [hazard for hazard in hazards if _kind(hazard) not in allowed] == []
 
 
 @pytest.mark.parametrize(

@@ -228,7 +228,10 @@ def test_missing_reasoning_details_do_not_matter_for_price() -> None:
 
 def test_gemini_omits_zero_fields_so_absent_counts_are_zero() -> None:
     assert normalise_gemini_interactions({}) == TokenCounts()
-    assert normalise_gemini_interactions({"total_input_tokens": 7}) == TokenCounts(uncached_input=7)
+    # Without input_tokens_by_modality the prompt's modalities are not known (None).
+    assert normalise_gemini_interactions({"total_input_tokens": 7}) == TokenCounts(
+        uncached_input=7, input_modalities=None
+    )
     bad = normalise_gemini_interactions({"total_input_tokens": 7, "total_thought_tokens": "x"})
     assert not bad.complete
 
@@ -304,3 +307,30 @@ def test_normalisers_never_raise_and_never_go_negative(block: object, normalise:
     counts = (usage.uncached_input, usage.cached_input, usage.cache_write, usage.output)
     assert all(type(count) is int and count >= 0 for count in counts)
     assert 0 <= usage.reasoning <= usage.output
+
+
+def test_gemini_reports_the_non_text_modalities_of_the_prompt() -> None:
+    def modalities(**lists: object) -> frozenset[str] | None:
+        usage = {"total_input_tokens": 30, "total_cached_tokens": 10, **lists}
+        return normalise_gemini_interactions(usage).input_modalities
+
+    text = [{"modality": "text", "tokens": 30}]
+    assert modalities(input_tokens_by_modality=text) == frozenset()
+    mixed = [{"modality": "text", "tokens": 20}, {"modality": "AUDIO", "tokens": 10}]
+    assert modalities(input_tokens_by_modality=mixed) == {"audio"}
+    cached_image = [{"modality": "image", "tokens": 10}]
+    assert modalities(input_tokens_by_modality=text, cached_tokens_by_modality=cached_image) == {
+        "image"
+    }
+    assert modalities(input_tokens_by_modality=[{"tokens": 3}]) is None
+
+
+def test_openai_chat_reports_audio_prompt_tokens() -> None:
+    usage = {
+        "prompt_tokens": 10,
+        "completion_tokens": 2,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 4},
+    }
+    assert normalise_openai_chat(usage).input_modalities == {"audio"}
+    usage["prompt_tokens_details"] = {"cached_tokens": 0, "audio_tokens": 0}
+    assert normalise_openai_chat(usage).input_modalities == frozenset()
