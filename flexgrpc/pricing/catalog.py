@@ -549,9 +549,7 @@ def _parse_entry(item: Any, *, where: str, origin: str) -> ModelPrices:
     )
 
 
-def _parse_tiers(
-    doc: Any, *, provider: Provider, where: str
-) -> dict[PriceTier, TierPrices | None]:
+def _parse_tiers(doc: Any, *, provider: Provider, where: str) -> dict[PriceTier, TierPrices | None]:
     """An entry's tiers; a tier written ``null`` has no price in this layer."""
     if not isinstance(doc, Mapping) or not doc:
         raise CatalogError(f'{where}: "tiers" must be an object with at least one tier')
