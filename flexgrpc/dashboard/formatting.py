@@ -18,8 +18,11 @@ def decimal_usd(micro: int, places: int = 6) -> str:
     return f"{sign}{whole}.{digits}" if places else f"{sign}{whole}"
 
 
-def usd(micro: int, places: int = 4) -> str:
-    """``$1,234.5678``: truncated (never rounded up) to ``places``, with thousands separators."""
+def usd(micro: int, places: int | None = None) -> str:
+    """``$1,234.56``, ``$0.072000``: truncated (never rounded up) to ``places``; by default
+    cents from a dollar up, and micro-dollars below, where a request's savings are."""
+    if places is None:
+        places = 6 if 0 < abs(micro) < 1_000_000 else 2
     plain = decimal_usd(micro, places)
     sign = "-" if plain.startswith("-") else ""
     whole, _, fraction = plain.lstrip("-").partition(".")

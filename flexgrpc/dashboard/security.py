@@ -56,7 +56,9 @@ def security_headers(stripe_js_url: str) -> dict[str, str]:
     return {
         "content-security-policy": content_security_policy(stripe_js_url),
         "x-content-type-options": "nosniff",
-        "referrer-policy": "no-referrer",
+        # Same-origin requests keep their Origin (which the CSRF check reads); no other site
+        # learns a dashboard URL (a sign-in link's token is in one).
+        "referrer-policy": "same-origin",
         "x-frame-options": "DENY",
         "cross-origin-opener-policy": "same-origin",
         "cache-control": "no-store",
@@ -77,9 +79,9 @@ def same_origin(headers: Mapping[str, str], host: str) -> bool:
     """False when the browser says the form came from another site (``Origin`` or
     ``Sec-Fetch-Site``); True when it says nothing (older browsers, curl) — the token decides."""
     site = headers.get("sec-fetch-site")
-    if site is not None and site not in ("same-origin", "none"):
-        return False
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    return urllib.parse.urlsplit(origin).netloc == host
+    if origin is None:
+        return True
+    return origin != "null" and urllib.parse.urlsplit(origin).netloc == host

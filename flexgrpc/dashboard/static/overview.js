@@ -28,9 +28,7 @@
           data: data.actual_micro_usd.map(dollars),
           backgroundColor: "#9aa5b1",
           borderColor: "#3e4c59",
-          borderWidth: 1,
-          // A pattern-free second series is told apart by its legend and tooltip text too.
-          borderDash: [4, 2]
+          borderWidth: 1
         }
       ]
     },
