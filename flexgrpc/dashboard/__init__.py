@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from flexgrpc.accounts.store import AccountStore
 from flexgrpc.api.auth import FailedAuthLimiter
@@ -34,7 +34,7 @@ class Dashboard:
         )
         self.users = UserStore(sessions, accounts)
 
-    def app(self, channel: Any, forwarded_token: str) -> Starlette:
+    def app(self, channel: Any, forwarded_token: str) -> ASGIApp:
         s = self._settings
         web = Web(
             rpc=DashboardRpc(channel, forwarded_token),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import logging
 import pathlib
+import time
 from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flexgrpc.dashboard import account_pages, billing_pages, key_pages, usage_pages
 from flexgrpc.dashboard.web import PREFIX, Web
@@ -40,7 +41,7 @@ class _Assets(StaticFiles):
         return response
 
 
-def build_app(web: Web) -> Starlette:
+def build_app(web: Web) -> ASGIApp:
     def page(handler: Page) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(handler)
         async def endpoint(request: Request) -> Response:
@@ -92,7 +93,30 @@ def build_app(web: Web) -> Starlette:
             request, 500, "The dashboard hit an unexpected error; it has been logged."
         )
 
-    return Starlette(
-        routes=routes,
-        exception_handlers={HTTPException: not_found, Exception: unexpected},
+    return ServerTiming(
+        Starlette(
+            routes=routes,
+            exception_handlers={HTTPException: not_found, Exception: unexpected},
+        )
     )
+
+
+class ServerTiming:
+    """Adds ``Server-Timing: app;dur=<ms>`` (the time to the response's start) to every answer,
+    so that a page's own cost can be read apart from the network (bench/dashboard_pages.py)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                took = (time.perf_counter() - started) * 1000
+                headers = list(message.get("headers", []))
+                headers.append((b"server-timing", f"app;dur={took:.2f}".encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self._app(scope, receive, timed)

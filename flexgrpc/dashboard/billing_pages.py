@@ -4,6 +4,7 @@ number never reaches this server), which also pays a past-due balance at once.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from flexinference.v1 import billing_pb2
@@ -22,23 +23,28 @@ DONE = {
 
 
 async def _billing_context(web: Web, visit: Visit) -> dict[str, object]:
-    account = await web.call(
-        visit,
-        "BillingService/GetBillingAccount",
-        billing_pb2.GetBillingAccountRequest(name=_ACCOUNT),
-        billing_pb2.BillingAccount,
-    )
-    invoices = await web.call(
-        visit,
-        "BillingService/ListInvoices",
-        billing_pb2.ListInvoicesRequest(parent="organizations/-", page_size=24),
-        billing_pb2.ListInvoicesResponse,
-    )
-    attempts = await web.call(
-        visit,
-        "BillingService/ListPaymentAttempts",
-        billing_pb2.ListPaymentAttemptsRequest(parent="organizations/-/invoices/-", page_size=20),
-        billing_pb2.ListPaymentAttemptsResponse,
+    # Independent calls, made at once: each waits on its own database query.
+    account, invoices, attempts = await asyncio.gather(
+        web.call(
+            visit,
+            "BillingService/GetBillingAccount",
+            billing_pb2.GetBillingAccountRequest(name=_ACCOUNT),
+            billing_pb2.BillingAccount,
+        ),
+        web.call(
+            visit,
+            "BillingService/ListInvoices",
+            billing_pb2.ListInvoicesRequest(parent="organizations/-", page_size=24),
+            billing_pb2.ListInvoicesResponse,
+        ),
+        web.call(
+            visit,
+            "BillingService/ListPaymentAttempts",
+            billing_pb2.ListPaymentAttemptsRequest(
+                parent="organizations/-/invoices/-", page_size=20
+            ),
+            billing_pb2.ListPaymentAttemptsResponse,
+        ),
     )
     failed = next(
         (
@@ -67,7 +73,10 @@ async def billing(web: Web, request: Request) -> Response:
     if visit is None:
         return web.to_sign_in()
     try:
-        context = {**await web.chrome(visit, "billing"), **await _billing_context(web, visit)}
+        chrome, details = await asyncio.gather(
+            web.chrome(visit, "billing"), _billing_context(web, visit)
+        )
+        context = {**chrome, **details}
     except RpcFailure as failure:
         return web.failed(visit, failure)
     context["done"] = DONE.get(request.query_params.get("done", ""))

@@ -66,9 +66,7 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def stack(
-    tmp_path_factory: pytest.TempPathFactory, sim: SimulatorThread
-) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, sim: SimulatorThread) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("dashboard")
     with run_localstripe() as localstripe:
         env = server_env(
@@ -186,8 +184,7 @@ def owe(stack: Stack, organization_id: str, period: Period, cents: int, days: in
     for day in range(days):
         at = dt.datetime(period.year, period.month, day + 1, 12, tzinfo=dt.UTC)
         commission = per_day if day < days - 1 else cents * CENT - per_day * (days - 1)
-        rows.append(
-            UsageRow(
+        row = UsageRow(
                 request_id=f"req_seeded_{next(_requests):06d}", organization_id=organization_id,
                 api_key_id="key_seeded", surface="responses",
                 model=OPENAI_MODEL if day % 3 else "gemini-3-flash-preview", provider="openai",
@@ -199,8 +196,8 @@ def owe(stack: Stack, organization_id: str, period: Period, cents: int, days: in
                 standard_nano_usd=commission * 9, savings_nano_usd=commission * 5,
                 commission_nano_usd=commission, prices={}, error_code="", create_time=at,
                 complete_time=at,
-            )  # fmt: skip
-        )
+        )  # fmt: skip
+        rows.append(row)
     try:
         LedgerStore(make_sessionmaker(engine)).write(rows)
     finally:
@@ -222,9 +219,7 @@ def close(stack: Stack, period: Period) -> str:
 
 
 def flex(stack: Stack, api_key: str) -> Any:
-    sdk = openai.OpenAI(
-        base_url=f"{stack.url}/v1", api_key=api_key, max_retries=0, timeout=60
-    )
+    sdk = openai.OpenAI(base_url=f"{stack.url}/v1", api_key=api_key, max_retries=0, timeout=60)
     return sdk.chat.completions.with_raw_response.create(
         model=OPENAI_MODEL,
         messages=[{"role": "user", "content": "hi"}],
@@ -349,7 +344,8 @@ def test_signing_out_ends_the_session_for_good(
 ) -> None:
     sign_up(page, stack, "Lovelace & Co")
     session = next(c for c in context.cookies() if c["name"] == "flexgrpc_session")
-    assert session["httpOnly"] and session["sameSite"] == "Lax"
+    assert session["httpOnly"]
+    assert session["sameSite"] == "Lax"
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/dashboard/sign-in"))
     # The old cookie, put back, opens nothing: the session was deleted on the server.
@@ -453,7 +449,9 @@ def test_every_page_passes_its_own_policy_and_loads_only_local_assets(
 ) -> None:
     violations: list[str] = []
     foreign: list[str] = []
-    page.on("console", lambda m: violations.append(m.text) if "Content Security" in m.text else None)
+    page.on(
+        "console", lambda m: violations.append(m.text) if "Content Security" in m.text else None
+    )
     page.on(
         "request",
         lambda r: foreign.append(r.url) if not r.url.startswith(stack.url) else None,

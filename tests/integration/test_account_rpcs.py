@@ -58,7 +58,8 @@ def test_a_repeated_request_id_returns_the_same_key_without_its_secret(
     first = stub.CreateApiKey(request, metadata=caller.metadata, timeout=10)
     again = stub.CreateApiKey(request, metadata=caller.metadata, timeout=10)
     assert again.api_key == first.api_key
-    assert first.secret and not again.secret
+    assert first.secret
+    assert not again.secret
     listed = stub.ListApiKeys(
         accounts_pb2.ListApiKeysRequest(parent=OWN), metadata=caller.metadata, timeout=10
     )
@@ -128,7 +129,8 @@ def test_a_provider_key_is_write_only_with_a_fingerprint(
         accounts_pb2.ListProviderKeysRequest(parent=OWN), metadata=caller.metadata, timeout=10
     )
     assert [(k.provider, k.fingerprint) for k in listed.provider_keys] == [("openai", fingerprint)]
-    assert secret not in str(listed) and secret not in str(saved)
+    assert secret not in str(listed)
+    assert secret not in str(saved)
     assert accounts.get_provider_key(caller.organization_id, "openai") == secret
     stub.DeleteProviderKey(
         accounts_pb2.DeleteProviderKeyRequest(name=f"{OWN}/providerKeys/openai"),

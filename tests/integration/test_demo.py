@@ -19,7 +19,8 @@ from tests.serverproc import start_server
 def _the_printed_sign_in_link_opens_the_demo_dashboard(text: str) -> None:
     url = re.search(r"The dashboard .* is at (http://\S+/dashboard)", text)
     link = re.search(r"(http://\S+/dashboard/link/\S+)", text)
-    assert url is not None and link is not None
+    assert url is not None
+    assert link is not None
     with httpx.Client() as browser:
         page = browser.get(link[1])
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
