@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flexinference.v1 import accounts_pb2
-from google.protobuf import field_mask_pb2
+from google.protobuf import empty_pb2, field_mask_pb2
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -18,13 +18,6 @@ DONE = {
     "provider-key-deleted": "The provider key is deleted.",
     "settings-saved": "Saved.",
 }
-
-
-async def _guarded(web: Web, request: Request) -> tuple[Visit | None, Response | None]:
-    visit = await web.visit(request)
-    if visit is None:
-        return None, web.to_sign_in()
-    return visit, None
 
 
 async def _api_keys_page(
@@ -48,9 +41,9 @@ async def _api_keys_page(
 
 
 async def api_keys(web: Web, request: Request) -> Response:
-    visit, away = await _guarded(web, request)
+    visit = await web.visit(request)
     if visit is None:
-        return away or web.to_sign_in()
+        return web.to_sign_in()
     try:
         return await _api_keys_page(web, visit)
     except RpcFailure as failure:
@@ -58,9 +51,9 @@ async def api_keys(web: Web, request: Request) -> Response:
 
 
 async def create_api_key(web: Web, request: Request) -> Response:
-    visit, away = await _guarded(web, request)
+    visit = await web.visit(request)
     if visit is None:
-        return away or web.to_sign_in()
+        return web.to_sign_in()
     try:
         form = await web.session_form(visit)
     except FormRefused as refused:
@@ -81,9 +74,9 @@ async def create_api_key(web: Web, request: Request) -> Response:
 
 
 async def revoke_api_key(web: Web, request: Request) -> Response:
-    visit, away = await _guarded(web, request)
+    visit = await web.visit(request)
     if visit is None:
-        return away or web.to_sign_in()
+        return web.to_sign_in()
     try:
         form = await web.session_form(visit)
     except FormRefused as refused:
@@ -104,9 +97,9 @@ async def revoke_api_key(web: Web, request: Request) -> Response:
 
 
 async def provider_keys(web: Web, request: Request) -> Response:
-    visit, away = await _guarded(web, request)
+    visit = await web.visit(request)
     if visit is None:
-        return away or web.to_sign_in()
+        return web.to_sign_in()
     try:
         context = await web.chrome(visit, "provider-keys")
         listed = await web.call(
@@ -131,9 +124,9 @@ def _provider(request: Request) -> str | None:
 
 
 async def set_provider_key(web: Web, request: Request) -> Response:
-    visit, away = await _guarded(web, request)
+    visit = await web.visit(request)
     if visit is None:
-        return away or web.to_sign_in()
+        return web.to_sign_in()
     try:
         form = await web.session_form(visit)
     except FormRefused as refused:
@@ -158,9 +151,9 @@ async def set_provider_key(web: Web, request: Request) -> Response:
 
 
 async def delete_provider_key(web: Web, request: Request) -> Response:
-    visit, away = await _guarded(web, request)
+    visit = await web.visit(request)
     if visit is None:
-        return away or web.to_sign_in()
+        return web.to_sign_in()
     try:
         form = await web.session_form(visit)
     except FormRefused as refused:
@@ -169,8 +162,6 @@ async def delete_provider_key(web: Web, request: Request) -> Response:
     if provider is None:
         return web.refused(request, 404, "There is no such provider.")
     try:
-        from google.protobuf import empty_pb2
-
         await web.call(
             visit,
             "AccountService/DeleteProviderKey",
@@ -186,9 +177,9 @@ async def delete_provider_key(web: Web, request: Request) -> Response:
 
 
 async def settings(web: Web, request: Request) -> Response:
-    visit, away = await _guarded(web, request)
+    visit = await web.visit(request)
     if visit is None:
-        return away or web.to_sign_in()
+        return web.to_sign_in()
     try:
         context = await web.chrome(visit, "settings")
     except RpcFailure as failure:
@@ -198,9 +189,9 @@ async def settings(web: Web, request: Request) -> Response:
 
 
 async def save_settings(web: Web, request: Request) -> Response:
-    visit, away = await _guarded(web, request)
+    visit = await web.visit(request)
     if visit is None:
-        return away or web.to_sign_in()
+        return web.to_sign_in()
     try:
         form = await web.session_form(visit)
     except FormRefused as refused:
