@@ -33,6 +33,9 @@ from tests.compat.conftest import OPENAI_MODEL, WINDOW, server_env, start_rest_s
 from tests.serverproc import ServerProcess
 
 pytestmark = pytest.mark.filterwarnings("ignore:Bare functions are deprecated:DeprecationWarning")
+# How long a page may take to show what is expected (a card save calls Stripe several times) on
+# a loaded 2-core machine; a wait's upper bound, not a speed assertion.
+expect.set_options(timeout=20_000)
 
 GOOD_CARD = "4242424242424242"
 #: localstripe's (and Stripe's) card that is saved fine and then declines every charge.
