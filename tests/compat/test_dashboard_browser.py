@@ -291,6 +291,9 @@ def test_a_card_added_with_stripe_elements_pays_the_invoice_at_the_close(
     page.wait_for_function("() => document.querySelector('#daily-chart').width > 0")
     screenshot(page, "overview")
     page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()  # as a phone would load it
+    page.wait_for_function("() => document.querySelector('#daily-chart').width > 0")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing overflows
     screenshot(page, "overview-phone")
     page.set_viewport_size({"width": 1200, "height": 900})
 
