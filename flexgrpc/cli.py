@@ -194,6 +194,40 @@ def cmd_billing_close(args: argparse.Namespace) -> int:
     return close_command(args, settings)
 
 
+def cmd_dashboard_sign_in_link(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from flexgrpc.dashboard.links import dashboard_url, sign_in_link
+    from flexgrpc.dashboard.sessions import SessionStore
+    from flexgrpc.db.engine import make_engine, make_sessionmaker
+    from flexgrpc.db.migrate import upgrade
+
+    if not 1 <= args.minutes <= 7 * 24 * 60:
+        raise ValueError("--minutes must be between 1 and 10080 (a week)")
+    settings = _settings(args)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        sessions = SessionStore(
+            make_sessionmaker(engine), ttl=dt.timedelta(seconds=settings.dashboard_session_ttl_s)
+        )
+        link = sign_in_link(
+            sessions,
+            args.org,
+            args.base_url.rstrip("/") if args.base_url else dashboard_url(settings),
+            dt.timedelta(minutes=args.minutes),
+        )
+    finally:
+        engine.dispose()
+    _emit(
+        args,
+        {"organization_id": args.org, "url": link, "expires_in_minutes": args.minutes},
+        f"{link}\nOpens a dashboard session for {args.org}; works once, for {args.minutes} "
+        "minutes. Send it only to that organization's owner.",
+    )
+    return 0
+
+
 def cmd_encryption_key_generate(args: argparse.Namespace) -> int:
     from flexgrpc.accounts.crypto import generate_encryption_key
 
@@ -274,6 +308,26 @@ def build_parser() -> argparse.ArgumentParser:
     close = command(billing, "close", cmd_billing_close, "close a UTC month: invoices and charges")
     add_close_flags(close)
     _db_flag(close)
+
+    dashboard = sub.add_parser("dashboard", help="the web dashboard").add_subparsers(
+        dest="dashboard_command", required=True
+    )
+    p = command(
+        dashboard,
+        "sign-in-link",
+        cmd_dashboard_sign_in_link,
+        "print a one-time link that signs in to an organization's dashboard",
+    )
+    p.add_argument("org", help="organization id")
+    p.add_argument("--minutes", type=int, default=30, help="how long the link works (default 30)")
+    p.add_argument(
+        "--base-url",
+        help="the dashboard's address, e.g. https://flex.example.com/dashboard (default: "
+        "FLEXGRPC_DASHBOARD_PUBLIC_URL, else the REST port)",
+    )
+    _db_flag(p)
+    p.add_argument("--http-host", help="REST shim address the link points at")
+    p.add_argument("--http-port", type=int, help="REST shim port the link points at")
 
     ek = sub.add_parser("encryption-key", help="provider-key encryption").add_subparsers(
         dest="ek_command", required=True

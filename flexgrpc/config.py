@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,14 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     raw = env.get(name) or default
     if raw not in choices:
         raise SystemExit(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
+def _http_url(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name) or default
+    parts = urllib.parse.urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SystemExit(f"{name} must be an http:// or https:// URL, got {raw!r}")
     return raw
 
 
@@ -202,6 +211,22 @@ class Settings:
     #: Longest wait for a non-streamed upstream answer (it arrives whole, after generation);
     #: the OpenAI and Anthropic SDKs' own default is 10 minutes.
     upstream_answer_timeout_s: float = 600.0
+    # --- dashboard (flexgrpc.dashboard) ---
+    #: Whether people may create an account (and an organization) from the sign-up page.
+    dashboard_sign_up: bool = True
+    #: Where the Billing page loads Stripe.js from (tests point it at localstripe's stand-in).
+    dashboard_stripe_js_url: str = "https://js.stripe.com/v3/"
+    #: Stripe publishable key (pk_…) for Stripe Elements; without it cards cannot be added.
+    dashboard_stripe_publishable_key: str | None = None
+    #: How long a dashboard session lasts after sign-in.
+    dashboard_session_ttl_s: float = 43_200.0
+    #: Mark cookies ``Secure`` even on plain HTTP (TLS ends at a proxy); always so over TLS.
+    dashboard_secure_cookies: bool = False
+    #: Failed sign-ins allowed per minute for one account, and from one client address.
+    dashboard_sign_in_failures_per_account: int = 5
+    dashboard_sign_in_failures_per_address: int = 20
+    #: The dashboard's address as people reach it (for sign-in links); default: the REST port.
+    dashboard_public_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -255,6 +280,36 @@ class Settings:
             ),
             upstream_answer_timeout_s=_seconds(
                 e, "FLEXGRPC_UPSTREAM_ANSWER_TIMEOUT_S", d.upstream_answer_timeout_s, zero=False
+            ),
+            dashboard_sign_up=_bool(e, "FLEXGRPC_DASHBOARD_SIGN_UP", d.dashboard_sign_up),
+            dashboard_stripe_js_url=_http_url(
+                e, "FLEXGRPC_DASHBOARD_STRIPE_JS_URL", d.dashboard_stripe_js_url
+            ),
+            dashboard_stripe_publishable_key=(
+                e.get("FLEXGRPC_DASHBOARD_STRIPE_PUBLISHABLE_KEY") or None
+            ),
+            dashboard_session_ttl_s=_seconds(
+                e, "FLEXGRPC_DASHBOARD_SESSION_TTL_S", d.dashboard_session_ttl_s, zero=False
+            ),
+            dashboard_secure_cookies=_bool(
+                e, "FLEXGRPC_DASHBOARD_SECURE_COOKIES", d.dashboard_secure_cookies
+            ),
+            dashboard_sign_in_failures_per_account=_int(
+                e,
+                "FLEXGRPC_DASHBOARD_SIGN_IN_FAILURES_PER_ACCOUNT",
+                d.dashboard_sign_in_failures_per_account,
+                minimum=1,
+            ),
+            dashboard_sign_in_failures_per_address=_int(
+                e,
+                "FLEXGRPC_DASHBOARD_SIGN_IN_FAILURES_PER_ADDRESS",
+                d.dashboard_sign_in_failures_per_address,
+                minimum=1,
+            ),
+            dashboard_public_url=(
+                _http_url(e, "FLEXGRPC_DASHBOARD_PUBLIC_URL", "")
+                if e.get("FLEXGRPC_DASHBOARD_PUBLIC_URL")
+                else None
             ),
         )
 

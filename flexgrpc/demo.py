@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from flexgrpc.accounts.crypto import generate_encryption_key
 from flexgrpc.accounts.store import AccountStore
 from flexgrpc.config import Settings
+from flexgrpc.dashboard.links import dashboard_url, sign_in_link
 from flexgrpc.server import FlexServer
 from flexgrpc.sim import SimConfig, Simulator
 
@@ -93,8 +94,22 @@ The official openai SDK, unchanged (base_url and key from the environment):
 """
 
 
+def dashboard_text(url: str, link: str) -> str:
+    return f"""
+The dashboard (usage and savings, API keys, provider keys, billing) is at {url}
+Sign in to the demo organization with this one-time link (it works once, for 30 minutes;
+`flexgrpc dashboard sign-in-link ORG` prints another):
+
+  {link}
+"""
+
+
 def usage_text(
-    grpc_target: str, sim_url: str, account: DemoAccount, http_url: str | None = None
+    grpc_target: str,
+    sim_url: str,
+    account: DemoAccount,
+    http_url: str | None = None,
+    dashboard: str = "",
 ) -> str:
     flex = {"model": "gpt-5-mini", "input": "Say hi", "start_within": "00h-00m-30s"}
     chat = {
@@ -120,7 +135,7 @@ Chat Completions reaching a Claude model (translated both ways):
     -d '{{"body": {{"contentType": "application/json", "data": "{_b64(chat)}"}}}}' \\
     {grpc_target} flexinference.v1.RouteService/CreateChatCompletion
 
-{rest_text(http_url) if http_url else ""}
+{rest_text(http_url) if http_url else ""}{dashboard}
 Explore: .venv/bin/grpcurl -plaintext {grpc_target} list
 Typed client: FLEXGRPC_API_KEY=$FLEX_KEY .venv/bin/python clients/python/examples/whoami.py \
 {grpc_target}
@@ -153,7 +168,12 @@ async def run_demo(settings: Settings, sim_config: SimConfig, sim_host: str, sim
             await asyncio.to_thread(_write_key_file, key_file, account.api_key)
         http_url = f"http://{settings.http_host}:{server.http_port}"
         grpc_target = f"{settings.grpc_host}:{server.grpc_port}"
-        print(usage_text(grpc_target, simulator.url, account, http_url))
+        url = dashboard_url(settings, server.http_port)
+        link = await asyncio.to_thread(
+            sign_in_link, server.dashboard.sessions, account.organization_id, url
+        )
+        dashboard = dashboard_text(url, link)
+        print(usage_text(grpc_target, simulator.url, account, http_url, dashboard), flush=True)
         await stop.wait()
     finally:
         await server.stop()

@@ -41,7 +41,10 @@ from flexgrpc.api.models import ModelServicer
 from flexgrpc.api.route import RouteServicer
 from flexgrpc.api.usage import UsageServicer
 from flexgrpc.billing.assembly import build_billing
+from flexgrpc.billing.requests import RequestLog
 from flexgrpc.config import Settings
+from flexgrpc.dashboard import PREFIX as DASHBOARD_PREFIX
+from flexgrpc.dashboard import Dashboard
 from flexgrpc.db.engine import make_engine, make_sessionmaker
 from flexgrpc.db.migrate import upgrade
 from flexgrpc.embedded_http import HttpListener
@@ -91,6 +94,16 @@ _SERVICES = {
     "ModelService": models_pb2.DESCRIPTOR.services_by_name["ModelService"],
 }
 SERVICE_NAMES = tuple(d.full_name for d in _SERVICES.values())
+#: Services a signed-in dashboard session may call (it never routes requests).
+_SESSION_SERVICES = tuple(
+    f"/{_SERVICES[name].full_name}/"
+    for name in ("AccountService", "UsageService", "BillingService")
+)
+
+
+def session_may_call(method: str) -> bool:
+    return method.startswith(_SESSION_SERVICES)
+
 
 #: Above the 1,000,000-byte body limit, so an oversized body reaches our own check and gets
 #: `request_too_large` with ErrorInfo; beyond this gRPC itself refuses (RESOURCE_EXHAUSTED).
@@ -140,6 +153,7 @@ class FlexServer:
             else None
         )
         self.accounts = AccountStore(make_sessionmaker(self._engine), cipher)
+        self.dashboard = Dashboard(settings, make_sessionmaker(self._engine), self.accounts)
         timeouts = Timeouts(
             connect=settings.upstream_connect_timeout_s,
             idle=settings.upstream_idle_timeout_s,
@@ -205,11 +219,12 @@ class FlexServer:
             self.accounts,
             cache_ttl_s=s.auth_cache_ttl_s,
             failures_per_minute=s.auth_failures_per_minute,
+            sessions=self.dashboard.sessions,
         )
         interceptors: list[aio.ServerInterceptor] = [
             # Every method's errors are mapped, the public webhook's too (only auth skips it).
             ErrorInterceptor(),
-            AuthInterceptor(authenticator, PUBLIC_METHODS, self._forwarded_token),
+            AuthInterceptor(authenticator, PUBLIC_METHODS, self._forwarded_token, session_may_call),
         ]
         server = aio.server(
             interceptors=interceptors,
@@ -219,7 +234,9 @@ class FlexServer:
         # The same servicers, for the REST shim's in-process calls. A HandlerRegistry has the
         # two methods the generated add_*Servicer_to_server functions call on a server.
         in_process = HandlerRegistry()
-        account_servicer = AccountServicer(self.accounts)
+        account_servicer = AccountServicer(
+            self.accounts, RequestLog(make_sessionmaker(self._engine))
+        )
         route_servicer = RouteServicer(self.router)
         usage_servicer = UsageServicer(UsageQueries(make_sessionmaker(self._engine)))
         model_servicer = ModelServicer(self.catalog, self.accounts)
@@ -258,7 +275,13 @@ class FlexServer:
                 if s.rest_transport == "in-process"
                 else loopback_target(s.grpc_host, self.grpc_port)
             )
-            self.http_port = await rest.start(s.http_host, s.http_port, servicers)
+            token = self._forwarded_token
+            self.http_port = await rest.start(
+                s.http_host,
+                s.http_port,
+                servicers,
+                {DASHBOARD_PREFIX: lambda channel: self.dashboard.app(channel, token)},
+            )
         except OSError as exc:
             await server.stop(0)
             raise SystemExit(f"{exc} (the REST shim's --http-port)") from None

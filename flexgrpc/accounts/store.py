@@ -7,6 +7,7 @@ They return immutable ``*Info`` objects that never carry a key hash, a ciphertex
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -67,14 +68,23 @@ class ProviderKeyInfo:
     organization_id: str
     provider: str
     update_time: dt.datetime
+    #: ``sha256:`` + 8 hex digits of the key's SHA-256, to tell keys apart; "" when unreadable.
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who an authenticated request acts for."""
+    """Who an authenticated request acts for: an API key, or a signed-in dashboard session
+    (then ``api_key_id`` is empty and ``session_id`` names the session)."""
 
     organization_id: str
     api_key_id: str
+    session_id: str | None = None
+
+
+def provider_key_fingerprint(secret: str) -> str:
+    """What listings show of a provider key: 32 bits of its SHA-256, nothing of the key."""
+    return "sha256:" + hashlib.sha256(secret.encode("utf-8")).hexdigest()[:8]
 
 
 def _utc_now() -> dt.datetime:
@@ -132,6 +142,17 @@ def _check_provider_secret(secret: str) -> None:
         )
 
 
+def _check_display_name(display_name: str) -> str:
+    name = display_name.strip()
+    if not name or len(name) > _DISPLAY_NAME_MAX or not name.isprintable():
+        raise FlexError(
+            "invalid_argument",
+            f"display_name must be 1 to {_DISPLAY_NAME_MAX} printable characters, e.g. 'Acme Corp'",
+            field="display_name",
+        )
+    return name
+
+
 def _require_organization(session: Session, organization_id: str) -> Organization:
     organization = session.get(Organization, organization_id)
     if organization is None:
@@ -164,17 +185,18 @@ class AccountStore:
     # Organizations -----------------------------------------------------------------------
 
     def create_organization(self, display_name: str) -> OrganizationInfo:
-        name = display_name.strip()
-        if not name or len(name) > _DISPLAY_NAME_MAX:
-            raise FlexError(
-                "invalid_argument",
-                f"display_name must be 1 to {_DISPLAY_NAME_MAX} characters, e.g. 'Acme Corp'",
-                field="display_name",
-            )
+        name = _check_display_name(display_name)
         row = Organization(id=_new_id("org"), display_name=name, create_time=self._clock())
         with write_session(self._sessions) as session:
             session.add(row)
         return _org_info(row)
+
+    def rename_organization(self, organization_id: str, display_name: str) -> OrganizationInfo:
+        name = _check_display_name(display_name)
+        with write_session(self._sessions) as session:
+            row = _require_organization(session, organization_id)
+            row.display_name = name
+            return _org_info(row)
 
     def get_organization(self, organization_id: str) -> OrganizationInfo | None:
         with self._sessions() as session:
@@ -300,7 +322,12 @@ class AccountStore:
                     },
                 )
             )
-        return ProviderKeyInfo(organization_id=organization_id, provider=provider, update_time=now)
+        return ProviderKeyInfo(
+            organization_id=organization_id,
+            provider=provider,
+            update_time=now,
+            fingerprint=provider_key_fingerprint(secret),
+        )
 
     def get_provider_key(self, organization_id: str, provider: str) -> str | None:
         """The organization's plaintext key for ``provider``, or ``None``.
@@ -349,6 +376,27 @@ class AccountStore:
                     .order_by(ProviderKey.provider)
                 )
             )
+
+    def describe_provider_keys(self, organization_id: str) -> list[ProviderKeyInfo]:
+        """The organization's provider keys by provider name: when set and a fingerprint."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(ProviderKey.provider, ProviderKey.update_time)
+                .where(ProviderKey.organization_id == organization_id)
+                .order_by(ProviderKey.provider)
+            ).all()
+        described = []
+        for provider, update_time in rows:
+            secret = self.get_provider_key(organization_id, provider)
+            described.append(
+                ProviderKeyInfo(
+                    organization_id=organization_id,
+                    provider=provider,
+                    update_time=update_time,
+                    fingerprint=provider_key_fingerprint(secret) if secret is not None else "",
+                )
+            )
+        return described
 
     def delete_provider_key(self, organization_id: str, provider: str) -> bool:
         """Forget the organization's key for ``provider``; ``False`` if there was none."""

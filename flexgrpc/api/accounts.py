@@ -1,4 +1,7 @@
-"""AccountService: a caller reads its own organization and API keys."""
+"""AccountService: a caller reads and manages its own organization, API keys and provider keys.
+
+Mutations take an AIP-155 ``request_id`` (see ``flexgrpc.api.idempotency``).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +9,21 @@ import asyncio
 from typing import Any
 
 from flexinference.v1 import accounts_pb2, accounts_pb2_grpc
+from google.protobuf import empty_pb2
 
-from flexgrpc.accounts.store import AccountStore, ApiKeyInfo
+from flexgrpc.accounts.store import AccountStore, ApiKeyInfo, ProviderKeyInfo
 from flexgrpc.api.auth import current_principal
 from flexgrpc.api.convert import timestamp
+from flexgrpc.api.idempotency import idempotent
 from flexgrpc.api.pagination import decode_token, encode_token, page_size, time_cursor
 from flexgrpc.api.resources import organization_id
+from flexgrpc.billing.requests import RequestLog
+from flexgrpc.db.models import PROVIDER_NAMES
 from flexgrpc.errors import FlexError
+
+#: Fields of Organization that UpdateOrganization may change (limits will join them).
+_UPDATABLE = frozenset({"display_name"})
+_SCOPE = "AccountService."
 
 
 def _api_key(key: ApiKeyInfo) -> accounts_pb2.ApiKey:
@@ -26,14 +37,47 @@ def _api_key(key: ApiKeyInfo) -> accounts_pb2.ApiKey:
     return message
 
 
-class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
-    def __init__(self, store: AccountStore) -> None:
-        self._store = store
+def _provider_key(key: ProviderKeyInfo) -> accounts_pb2.ProviderKey:
+    return accounts_pb2.ProviderKey(
+        name=f"organizations/{key.organization_id}/providerKeys/{key.provider}",
+        provider=key.provider,
+        fingerprint=key.fingerprint,
+        update_time=timestamp(key.update_time),
+    )
 
-    async def GetOrganization(
-        self, request: accounts_pb2.GetOrganizationRequest, context: Any
-    ) -> accounts_pb2.Organization:
-        org_id = organization_id(request.name, current_principal(), field="name")
+
+def _child(name: str, collection: str, field: str) -> tuple[str, str]:
+    """(``organizations/{org}``, id) of ``organizations/{org}/<collection>/{id}``."""
+    parent, sep, child = name.partition(f"/{collection}/")
+    if not sep or not child or "/" in child:
+        raise FlexError(
+            "invalid_argument",
+            f"{field} must be `organizations/{{organization}}/{collection}/{{id}}` "
+            f"(e.g. `organizations/-/{collection}/…`), got {name[:120]!r}.",
+            field=field,
+        )
+    return parent, child
+
+
+def _provider(name: str) -> tuple[str, str]:
+    parent, provider = _child(name, "providerKeys", "name")
+    org = organization_id(parent, current_principal(), field="name")
+    if provider not in PROVIDER_NAMES:
+        raise FlexError(
+            "invalid_argument",
+            f"unknown provider {provider[:40]!r} in name: provider keys exist for "
+            f"{', '.join(PROVIDER_NAMES)}, e.g. `organizations/-/providerKeys/openai`.",
+            field="name",
+        )
+    return org, provider
+
+
+class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
+    def __init__(self, store: AccountStore, requests: RequestLog) -> None:
+        self._store = store
+        self._requests = requests
+
+    async def _organization(self, org_id: str) -> accounts_pb2.Organization:
         org = await asyncio.to_thread(self._store.get_organization, org_id)
         if org is None:  # the key outlived its organization: treat as not found
             raise FlexError("not_found", f"organizations/{org_id} does not exist.")
@@ -43,6 +87,46 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
             display_name=org.display_name,
             provider_keys=sorted(providers),
             create_time=timestamp(org.create_time),
+        )
+
+    async def GetOrganization(
+        self, request: accounts_pb2.GetOrganizationRequest, context: Any
+    ) -> accounts_pb2.Organization:
+        return await self._organization(
+            organization_id(request.name, current_principal(), field="name")
+        )
+
+    async def UpdateOrganization(
+        self, request: accounts_pb2.UpdateOrganizationRequest, context: Any
+    ) -> accounts_pb2.Organization:
+        org = organization_id(
+            request.organization.name, current_principal(), field="organization.name"
+        )
+        paths = list(request.update_mask.paths)
+        unknown = [p for p in paths if p not in _UPDATABLE]
+        if not paths or unknown:
+            raise FlexError(
+                "invalid_argument",
+                "update_mask must name the fields to change; the one that can be changed is "
+                "`display_name` (e.g. updateMask=displayName)"
+                + (f", not {', '.join(repr(p[:40]) for p in unknown)}." if unknown else "."),
+                field="update_mask",
+            )
+
+        async def produce() -> tuple[accounts_pb2.Organization, accounts_pb2.Organization]:
+            await asyncio.to_thread(
+                self._store.rename_organization, org, request.organization.display_name
+            )
+            answer = await self._organization(org)
+            return answer, answer
+
+        return await idempotent(
+            self._requests,
+            org,
+            _SCOPE + "UpdateOrganization",
+            request.request_id,
+            accounts_pb2.Organization.FromString,
+            produce,
         )
 
     async def ListApiKeys(
@@ -64,4 +148,111 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
             token = encode_token([last.create_time.isoformat(), last.id], arguments)
         return accounts_pb2.ListApiKeysResponse(
             api_keys=[_api_key(k) for k in page], next_page_token=token
+        )
+
+    async def CreateApiKey(
+        self, request: accounts_pb2.CreateApiKeyRequest, context: Any
+    ) -> accounts_pb2.CreateApiKeyResponse:
+        org = organization_id(request.parent, current_principal(), field="parent")
+
+        async def produce() -> tuple[
+            accounts_pb2.CreateApiKeyResponse, accounts_pb2.CreateApiKeyResponse
+        ]:
+            info, secret = await asyncio.to_thread(self._store.create_api_key, org)
+            key = _api_key(info)
+            # The stored answer never holds the secret: keys are kept only as hashes.
+            return (
+                accounts_pb2.CreateApiKeyResponse(api_key=key, secret=secret),
+                accounts_pb2.CreateApiKeyResponse(api_key=key),
+            )
+
+        return await idempotent(
+            self._requests,
+            org,
+            _SCOPE + "CreateApiKey",
+            request.request_id,
+            accounts_pb2.CreateApiKeyResponse.FromString,
+            produce,
+        )
+
+    async def RevokeApiKey(
+        self, request: accounts_pb2.RevokeApiKeyRequest, context: Any
+    ) -> accounts_pb2.ApiKey:
+        parent, key_id = _child(request.name, "apiKeys", "name")
+        org = organization_id(parent, current_principal(), field="name")
+
+        async def produce() -> tuple[accounts_pb2.ApiKey, accounts_pb2.ApiKey]:
+            try:
+                info = await asyncio.to_thread(
+                    self._store.revoke_api_key, key_id, organization_id=org
+                )
+            except FlexError as error:
+                if error.code != "not_found":
+                    raise
+                raise FlexError(
+                    "not_found", f"{request.name[:120]} does not exist.", field="name"
+                ) from None
+            answer = _api_key(info)
+            return answer, answer
+
+        return await idempotent(
+            self._requests,
+            org,
+            _SCOPE + "RevokeApiKey",
+            request.request_id,
+            accounts_pb2.ApiKey.FromString,
+            produce,
+        )
+
+    async def ListProviderKeys(
+        self, request: accounts_pb2.ListProviderKeysRequest, context: Any
+    ) -> accounts_pb2.ListProviderKeysResponse:
+        org = organization_id(request.parent, current_principal(), field="parent")
+        keys = await asyncio.to_thread(self._store.describe_provider_keys, org)
+        return accounts_pb2.ListProviderKeysResponse(provider_keys=[_provider_key(k) for k in keys])
+
+    async def SetProviderKey(
+        self, request: accounts_pb2.SetProviderKeyRequest, context: Any
+    ) -> accounts_pb2.ProviderKey:
+        org, provider = _provider(request.name)
+
+        async def produce() -> tuple[accounts_pb2.ProviderKey, accounts_pb2.ProviderKey]:
+            info = await asyncio.to_thread(
+                self._store.set_provider_key, org, provider, request.secret
+            )
+            answer = _provider_key(info)
+            return answer, answer
+
+        return await idempotent(
+            self._requests,
+            org,
+            _SCOPE + "SetProviderKey",
+            request.request_id,
+            accounts_pb2.ProviderKey.FromString,
+            produce,
+        )
+
+    async def DeleteProviderKey(
+        self, request: accounts_pb2.DeleteProviderKeyRequest, context: Any
+    ) -> empty_pb2.Empty:
+        org, provider = _provider(request.name)
+
+        async def produce() -> tuple[empty_pb2.Empty, empty_pb2.Empty]:
+            deleted = await asyncio.to_thread(self._store.delete_provider_key, org, provider)
+            if not deleted:
+                raise FlexError(
+                    "not_found",
+                    f"organizations/-/providerKeys/{provider} does not exist: there is no "
+                    f"{provider} key on file.",
+                    field="name",
+                )
+            return empty_pb2.Empty(), empty_pb2.Empty()
+
+        return await idempotent(
+            self._requests,
+            org,
+            _SCOPE + "DeleteProviderKey",
+            request.request_id,
+            empty_pb2.Empty.FromString,
+            produce,
         )

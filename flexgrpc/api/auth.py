@@ -1,5 +1,6 @@
-"""API-key authentication for RPCs: the principal of a call, a short-lived cache of valid keys,
-and the failed-authentication limiter per client address (SPEC §8).
+"""Authentication for RPCs: the principal of a call, a short-lived cache of valid API keys,
+the dashboard's session credentials, and the failed-authentication limiter per client address
+(SPEC §8).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from flexgrpc.accounts.api_keys import API_KEY_LENGTH, check_api_key_format
 from flexgrpc.accounts.store import AccountStore, Principal
@@ -27,6 +29,15 @@ _INVALID = (
     "The API key is not valid: it is malformed, has a bad checksum, is unknown, or was revoked. "
     "Keys look like `flex_live_` followed by 30 hex digits; create one with `flexgrpc key create`."
 )
+
+
+_EXPIRED_SESSION = "The dashboard session has ended (signed out or expired): sign in again."
+
+
+class SessionCredentials(Protocol):
+    """Resolves a signed-in dashboard session's token (the dashboard owns sessions)."""
+
+    def principal_for_session(self, token: str) -> Principal | None: ...
 
 
 def bind_principal(principal: Principal) -> None:
@@ -116,8 +127,10 @@ class Authenticator:
         cache_ttl_s: float,
         failures_per_minute: int,
         clock: Callable[[], float] = time.monotonic,
+        sessions: SessionCredentials | None = None,
     ) -> None:
         self._store = store
+        self._sessions = sessions
         self._ttl = cache_ttl_s
         self._clock = clock
         self._cache: dict[str, tuple[Principal, float]] = {}
@@ -135,6 +148,19 @@ class Authenticator:
         if principal is None:
             self._limiter.record_failure(address)
             raise FlexError("invalid_api_key", _INVALID)
+        return principal
+
+    async def authenticate_session(self, token: str, peer: str) -> Principal:
+        """The principal of a dashboard session; never cached, so that signing out (or the
+        session's expiry) ends it for the very next call."""
+        address = client_address(peer)
+        self._limiter.check(address)
+        principal = None
+        if self._sessions is not None and 0 < len(token) <= 128:
+            principal = await asyncio.to_thread(self._sessions.principal_for_session, token)
+        if principal is None:
+            self._limiter.record_failure(address)
+            raise FlexError("missing_api_key", _EXPIRED_SESSION)
         return principal
 
     async def _lookup(self, token: str) -> Principal | None:

@@ -37,6 +37,9 @@ _PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 #: token, so that the failed-authentication limit counts per HTTP client, not per shim.
 FORWARDED_PEER_KEY = "x-flexgrpc-forwarded-peer"
 FORWARDED_TOKEN_KEY = "x-flexgrpc-forwarded-token"  # noqa: S105 - a metadata key, not a secret
+#: A signed-in dashboard session's token, sent by the dashboard (this process) instead of an API
+#: key. Honoured only next to the per-process token, and only for ``session_methods``.
+SESSION_KEY = "x-flexgrpc-session"
 
 
 def is_public(method: str, extra_public: frozenset[str] = frozenset()) -> bool:
@@ -144,15 +147,18 @@ class AuthInterceptor(_BehaviourInterceptor):
         authenticator: Authenticator,
         extra_public: frozenset[str] = frozenset(),
         forwarded_token: str | None = None,
+        session_methods: Callable[[str], bool] = lambda method: False,
     ) -> None:
         super().__init__(extra_public)
         self._authenticator = authenticator
         self._forwarded_token = forwarded_token.encode() if forwarded_token else None
+        self._session_methods = session_methods
 
-    async def _authenticate(self, context: Context) -> None:
+    async def _authenticate(self, method: str, context: Context) -> None:
         header: str | bytes | None = None
         forwarded_peer: str | bytes | None = None
         token: str | bytes | None = None
+        session: str | bytes | None = None
         for key, item in context.invocation_metadata() or ():
             if key == "authorization":
                 header = item
@@ -160,28 +166,36 @@ class AuthInterceptor(_BehaviourInterceptor):
                 forwarded_peer = item
             elif key == FORWARDED_TOKEN_KEY:
                 token = item
+            elif key == SESSION_KEY:
+                session = item
         value = header.decode("latin-1") if isinstance(header, bytes) else header
         peer = context.peer()
-        if forwarded_peer and token and self._forwarded_token is not None:
+        from_this_process = False
+        if token and self._forwarded_token is not None:
             raw = token.encode("latin-1") if isinstance(token, str) else token
-            if hmac.compare_digest(raw, self._forwarded_token):
-                peer = (
-                    forwarded_peer.decode("latin-1")
-                    if isinstance(forwarded_peer, bytes)
-                    else forwarded_peer
-                )
+            from_this_process = hmac.compare_digest(raw, self._forwarded_token)
+        if from_this_process and forwarded_peer:
+            peer = (
+                forwarded_peer.decode("latin-1")
+                if isinstance(forwarded_peer, bytes)
+                else forwarded_peer
+            )
+        if session and from_this_process and self._session_methods(method):
+            text = session.decode("latin-1") if isinstance(session, bytes) else session
+            bind_principal(await self._authenticator.authenticate_session(text, peer))
+            return
         bind_principal(await self._authenticator.authenticate(value, peer))
 
     def wrap_unary(self, method: str, inner: Unary) -> Unary:
         async def behaviour(request: Any, context: Context) -> Any:
-            await self._authenticate(context)
+            await self._authenticate(method, context)
             return await inner(request, context)
 
         return behaviour
 
     def wrap_stream(self, method: str, inner: Streaming) -> Streaming:
         async def behaviour(request: Any, context: Context) -> AsyncIterator[Any]:
-            await self._authenticate(context)
+            await self._authenticate(method, context)
             async for item in inner(request, context):
                 yield item
 

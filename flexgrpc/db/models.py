@@ -378,3 +378,62 @@ class BillingRequest(Base):
     request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     response: Mapped[bytes] = mapped_column(LargeBinary())
     create_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+# --- Dashboard (SPEC §8.1): people who sign in, their sessions and one-time sign-in links -----
+
+_EMAIL_LENGTH: Final = 254  # the longest address SMTP carries
+
+
+class DashboardUser(Base):
+    """A person who signs in to the dashboard with an email and a password (argon2id hash)."""
+
+    __tablename__ = "dashboard_users"
+    __table_args__ = (
+        Index("ix_dashboard_users_email", "email", unique=True),
+        Index("ix_dashboard_users_organization_id", "organization_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(_ID_LENGTH), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(
+        String(_ID_LENGTH), ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    #: Lower-cased, so that one address is one account whatever its spelling.
+    email: Mapped[str] = mapped_column(String(_EMAIL_LENGTH))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    create_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class DashboardSession(Base):
+    """A signed-in browser. Only the SHA-256 of its cookie's random token is stored."""
+
+    __tablename__ = "dashboard_sessions"
+    __table_args__ = (Index("ix_dashboard_sessions_expire_time", "expire_time"),)
+
+    token_hash: Mapped[str] = mapped_column(String(_HASH_LENGTH), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(
+        String(_ID_LENGTH), ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    #: The person signed in; none for a session opened by an operator's sign-in link.
+    user_id: Mapped[str | None] = mapped_column(
+        String(_ID_LENGTH), ForeignKey("dashboard_users.id", ondelete="CASCADE")
+    )
+    #: The per-session CSRF token every form of this session must carry.
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    create_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    expire_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class DashboardSignInLink(Base):
+    """A one-time sign-in link an operator issued for an organization (stored hashed)."""
+
+    __tablename__ = "dashboard_sign_in_links"
+
+    token_hash: Mapped[str] = mapped_column(String(_HASH_LENGTH), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(
+        String(_ID_LENGTH), ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    create_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    expire_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    #: When it was used; a link works once.
+    use_time: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())

@@ -8,7 +8,8 @@ interceptors either way), and the embedded uvicorn listener.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from google.protobuf import descriptor
 from grpc import aio
@@ -16,6 +17,7 @@ from grpc import aio
 from flexgrpc.api.in_process import InProcessChannel
 from flexgrpc.rest.app import RestApp
 from flexgrpc.rest.listener import HttpListener
+from flexgrpc.rest.mounts import PrefixMounts
 from flexgrpc.rest.routes import RestRoute, RouteTable
 
 __all__ = ["RestApp", "RestRoute", "RestShim", "RouteTable", "loopback_target"]
@@ -60,11 +62,18 @@ class RestShim:
         self._channel: aio.Channel | InProcessChannel | None = None
         self._listener: HttpListener | None = None
 
-    async def start(self, host: str, port: int, servicers: str | InProcessChannel) -> int:
+    async def start(
+        self,
+        host: str,
+        port: int,
+        servicers: str | InProcessChannel,
+        mounts: Mapping[str, Callable[[aio.Channel | InProcessChannel], Any]] | None = None,
+    ) -> int:
         """Listen on ``host:port`` (0: a free port) and return the port; ``OSError`` if not.
 
         ``servicers`` is the server's own gRPC address (calls go over a loopback channel) or an
-        ``InProcessChannel`` to them.
+        ``InProcessChannel`` to them. ``mounts`` maps a path prefix to a factory of an ASGI
+        app that is given the same channel (the dashboard); the shim serves every other path.
         """
         channel = (
             aio.insecure_channel(servicers, options=_CHANNEL_OPTIONS)
@@ -78,7 +87,10 @@ class RestShim:
             body_timeout_s=self._body_timeout,
             forwarded_token=self._token,
         )
-        listener = HttpListener(app, header_timeout_s=self._header_timeout)
+        served: Any = app
+        if mounts:
+            served = PrefixMounts(app, {prefix: make(channel) for prefix, make in mounts.items()})
+        listener = HttpListener(served, header_timeout_s=self._header_timeout)
         try:
             bound = await listener.start(host, port)
         except BaseException:

@@ -377,7 +377,7 @@ def test_unknown_paths_and_methods(http: httpx.Client) -> None:
     assert wrong.json()["error"]["code"] == "method_not_allowed"  # OpenAI shape on an OpenAI path
     typed_wrong = http.delete("/v1/organizations/-")
     assert typed_wrong.status_code == 405
-    assert typed_wrong.headers["allow"] == "GET"
+    assert typed_wrong.headers["allow"] == "GET, PATCH"
 
 
 # ---- typed RPCs ---------------------------------------------------------------------------

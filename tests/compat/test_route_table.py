@@ -145,7 +145,7 @@ def test_a_verb_route_wins_over_a_plain_variable_route() -> None:
     assert plain.route.method.name == "ListUsageRecords"
     wrong = table.match("PUT", "/v1/organizations/-")
     assert isinstance(wrong, WrongMethod)
-    assert wrong.allowed == ("GET",)
+    assert wrong.allowed == ("GET", "PATCH")
     assert table.match("GET", "/v2/organizations/-") is None
 
 

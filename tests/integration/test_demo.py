@@ -10,8 +10,31 @@ import subprocess
 import sys
 import time
 
+import httpx
+
 from tests.integration.test_grpcurl import GRPCURL
 from tests.serverproc import start_server
+
+
+def _the_printed_sign_in_link_opens_the_demo_dashboard(text: str) -> None:
+    url = re.search(r"The dashboard .* is at (http://\S+/dashboard)", text)
+    link = re.search(r"(http://\S+/dashboard/link/\S+)", text)
+    assert url is not None
+    assert link is not None
+    with httpx.Client() as browser:
+        page = browser.get(link[1])
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token is not None
+        signed_in = browser.post(link[1], data={"csrf_token": token[1]}, follow_redirects=True)
+        assert signed_in.status_code == 200
+        assert str(signed_in.url).startswith(url[1] + "/overview")
+        assert "Demo organization" in signed_in.text
+        # The link works once.
+        again = re.search(r'name="csrf_token" value="([^"]+)"', browser.get(link[1]).text)
+        assert again is not None
+        refused = browser.post(link[1], data={"csrf_token": again[1]})
+        assert refused.status_code == 404
+        assert "already used or has expired" in refused.text
 
 
 def test_demo_answers_the_printed_grpcurl_command(tmp_path: pathlib.Path) -> None:
@@ -50,5 +73,6 @@ def test_demo_answers_the_printed_grpcurl_command(tmp_path: pathlib.Path) -> Non
         answer = json.loads(base64.b64decode(json.loads(result.stdout)["data"]))
         assert answer["service_tier"] == "flex"
         assert answer["status"] == "completed"
+        _the_printed_sign_in_link_opens_the_demo_dashboard(text)
     finally:
         assert server.stop() == 0

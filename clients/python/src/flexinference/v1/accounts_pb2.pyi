@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -32,7 +33,7 @@ class Organization(_message.Message):
     name: _builtins.str
     """Resource name: `organizations/{organization}`."""
     display_name: _builtins.str
-    """Human-readable name."""
+    """Human-readable name, 1 to 200 characters (UpdateOrganization changes it)."""
     @_builtins.property
     def provider_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Providers that have a key on file (`openai`, `gemini`, `anthropic`); never the keys."""
@@ -174,3 +175,263 @@ class ListApiKeysResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListApiKeysResponse: _TypeAlias = ListApiKeysResponse  # noqa: Y015
+
+@_typing.final
+class UpdateOrganizationRequest(_message.Message):
+    """Request for AccountService.UpdateOrganization."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORGANIZATION_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key (a UUID), AIP-155."""
+    @_builtins.property
+    def organization(self) -> Global___Organization:
+        """The organization: `name` (`organizations/-` for the caller's own) and the new values."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields to change; `display_name` is the one that can be changed today. Limits the
+        organization may change will be fields of Organization named here as they are added.
+        """
+
+    def __init__(
+        self,
+        *,
+        organization: Global___Organization | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["organization", b"organization", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["organization", b"organization", "request_id", b"request_id", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateOrganizationRequest: _TypeAlias = UpdateOrganizationRequest  # noqa: Y015
+
+@_typing.final
+class CreateApiKeyRequest(_message.Message):
+    """Request for AccountService.CreateApiKey."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """`organizations/{organization}`, or `organizations/-` for the caller's own."""
+    request_id: _builtins.str
+    """Idempotency key (a UUID), AIP-155. A retry returns the same key, without its secret: the
+    secret is never stored, so it cannot be shown twice.
+    """
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["parent", b"parent", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateApiKeyRequest: _TypeAlias = CreateApiKeyRequest  # noqa: Y015
+
+@_typing.final
+class CreateApiKeyResponse(_message.Message):
+    """Response for AccountService.CreateApiKey."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    API_KEY_FIELD_NUMBER: _builtins.int
+    SECRET_FIELD_NUMBER: _builtins.int
+    secret: _builtins.str
+    """The key itself (`flex_live_…`), shown this once; empty on a retry with the same request_id."""
+    @_builtins.property
+    def api_key(self) -> Global___ApiKey:
+        """The new key."""
+
+    def __init__(
+        self,
+        *,
+        api_key: Global___ApiKey | None = ...,
+        secret: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "secret", b"secret"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateApiKeyResponse: _TypeAlias = CreateApiKeyResponse  # noqa: Y015
+
+@_typing.final
+class RevokeApiKeyRequest(_message.Message):
+    """Request for AccountService.RevokeApiKey."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`organizations/{organization}/apiKeys/{key_id}` (`organizations/-/apiKeys/{key_id}`)."""
+    request_id: _builtins.str
+    """Idempotency key (a UUID), AIP-155."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeApiKeyRequest: _TypeAlias = RevokeApiKeyRequest  # noqa: Y015
+
+@_typing.final
+class ProviderKey(_message.Message):
+    """An organization's key for one provider, as shown to people: never the key."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    FINGERPRINT_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Resource name: `organizations/{organization}/providerKeys/{provider}`, where provider is
+    `openai`, `gemini` or `anthropic`.
+    """
+    provider: _builtins.str
+    """The provider: `openai`, `gemini` or `anthropic`."""
+    fingerprint: _builtins.str
+    """`sha256:` and the first 8 hex digits of the key's SHA-256, to tell keys apart (compare
+    with `printf %s "$KEY" | sha256sum`); empty when the stored key cannot be decrypted.
+    """
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When the key was set."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        fingerprint: _builtins.str = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fingerprint", b"fingerprint", "name", b"name", "provider", b"provider", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProviderKey: _TypeAlias = ProviderKey  # noqa: Y015
+
+@_typing.final
+class ListProviderKeysRequest(_message.Message):
+    """Request for AccountService.ListProviderKeys."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """`organizations/{organization}`, or `organizations/-` for the caller's own."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProviderKeysRequest: _TypeAlias = ListProviderKeysRequest  # noqa: Y015
+
+@_typing.final
+class ListProviderKeysResponse(_message.Message):
+    """Response for AccountService.ListProviderKeys."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_KEYS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def provider_keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProviderKey]:
+        """The keys on file, by provider name (at most one per provider)."""
+
+    def __init__(
+        self,
+        *,
+        provider_keys: _abc.Iterable[Global___ProviderKey] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider_keys", b"provider_keys"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProviderKeysResponse: _TypeAlias = ListProviderKeysResponse  # noqa: Y015
+
+@_typing.final
+class SetProviderKeyRequest(_message.Message):
+    """Request for AccountService.SetProviderKey."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SECRET_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`organizations/{organization}/providerKeys/{provider}` (`organizations/-/providerKeys/openai`)."""
+    secret: _builtins.str
+    """The provider's API key (OpenAI `sk-…`, Gemini `AIza…`, Anthropic `sk-ant-…`)."""
+    request_id: _builtins.str
+    """Idempotency key (a UUID), AIP-155."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        secret: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "request_id", b"request_id", "secret", b"secret"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetProviderKeyRequest: _TypeAlias = SetProviderKeyRequest  # noqa: Y015
+
+@_typing.final
+class DeleteProviderKeyRequest(_message.Message):
+    """Request for AccountService.DeleteProviderKey."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`organizations/{organization}/providerKeys/{provider}`."""
+    request_id: _builtins.str
+    """Idempotency key (a UUID), AIP-155."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteProviderKeyRequest: _TypeAlias = DeleteProviderKeyRequest  # noqa: Y015

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from flexinference.v1 import accounts_pb2 as flexinference_dot_v1_dot_accounts__pb2
+from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -26,9 +27,11 @@ if _version_not_supported:
 
 
 class AccountServiceStub:
-    """The caller's organization and its API keys. Organizations, keys and provider keys are created
-    and revoked by an operator with the `flexgrpc` CLI; this service lets a caller see its own.
-    `organizations/-` names the caller's organization; any other is `permission_denied`.
+    """The caller's organization, its API keys and its provider keys. A caller (an API key, or a
+    signed-in dashboard session) manages its own; operators can do the same with the `flexgrpc`
+    CLI. `organizations/-` names the caller's organization; any other is `permission_denied`.
+    Mutating methods take a `request_id` (AIP-155): a retry with the same id returns the first
+    call's result and changes nothing more.
     """
 
     def __init__(self, channel):
@@ -47,12 +50,44 @@ class AccountServiceStub:
                 request_serializer=flexinference_dot_v1_dot_accounts__pb2.ListApiKeysRequest.SerializeToString,
                 response_deserializer=flexinference_dot_v1_dot_accounts__pb2.ListApiKeysResponse.FromString,
                 _registered_method=True)
+        self.UpdateOrganization = channel.unary_unary(
+                '/flexinference.v1.AccountService/UpdateOrganization',
+                request_serializer=flexinference_dot_v1_dot_accounts__pb2.UpdateOrganizationRequest.SerializeToString,
+                response_deserializer=flexinference_dot_v1_dot_accounts__pb2.Organization.FromString,
+                _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/flexinference.v1.AccountService/CreateApiKey',
+                request_serializer=flexinference_dot_v1_dot_accounts__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=flexinference_dot_v1_dot_accounts__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/flexinference.v1.AccountService/RevokeApiKey',
+                request_serializer=flexinference_dot_v1_dot_accounts__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=flexinference_dot_v1_dot_accounts__pb2.ApiKey.FromString,
+                _registered_method=True)
+        self.ListProviderKeys = channel.unary_unary(
+                '/flexinference.v1.AccountService/ListProviderKeys',
+                request_serializer=flexinference_dot_v1_dot_accounts__pb2.ListProviderKeysRequest.SerializeToString,
+                response_deserializer=flexinference_dot_v1_dot_accounts__pb2.ListProviderKeysResponse.FromString,
+                _registered_method=True)
+        self.SetProviderKey = channel.unary_unary(
+                '/flexinference.v1.AccountService/SetProviderKey',
+                request_serializer=flexinference_dot_v1_dot_accounts__pb2.SetProviderKeyRequest.SerializeToString,
+                response_deserializer=flexinference_dot_v1_dot_accounts__pb2.ProviderKey.FromString,
+                _registered_method=True)
+        self.DeleteProviderKey = channel.unary_unary(
+                '/flexinference.v1.AccountService/DeleteProviderKey',
+                request_serializer=flexinference_dot_v1_dot_accounts__pb2.DeleteProviderKeyRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class AccountServiceServicer:
-    """The caller's organization and its API keys. Organizations, keys and provider keys are created
-    and revoked by an operator with the `flexgrpc` CLI; this service lets a caller see its own.
-    `organizations/-` names the caller's organization; any other is `permission_denied`.
+    """The caller's organization, its API keys and its provider keys. A caller (an API key, or a
+    signed-in dashboard session) manages its own; operators can do the same with the `flexgrpc`
+    CLI. `organizations/-` names the caller's organization; any other is `permission_denied`.
+    Mutating methods take a `request_id` (AIP-155): a retry with the same id returns the first
+    call's result and changes nothing more.
     """
 
     def GetOrganization(self, request, context):
@@ -64,6 +99,52 @@ class AccountServiceServicer:
 
     def ListApiKeys(self, request, context):
         """Lists the organization's API keys (never the secrets), newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateOrganization(self, request, context):
+        """Updates the organization: the fields named in `update_mask` (today `display_name`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateApiKey(self, request, context):
+        """Creates an API key. The answer carries the secret, this once; it is stored only hashed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Revokes an API key: it stops working within the auth cache's TTL (1 s by default) on
+        every replica. Revoking a revoked key changes nothing and returns it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProviderKeys(self, request, context):
+        """Lists the organization's provider keys: which providers have one, a fingerprint and when
+        it was set; never the keys.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetProviderKey(self, request, context):
+        """Sets (or replaces) the organization's key for one provider (BYOK). Write-only: the key is
+        encrypted at rest and never returned.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteProviderKey(self, request, context):
+        """Deletes the organization's key for one provider; requests that need it then answer
+        `no_byok_key` (or the provider's own code).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -82,6 +163,36 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     request_deserializer=flexinference_dot_v1_dot_accounts__pb2.ListApiKeysRequest.FromString,
                     response_serializer=flexinference_dot_v1_dot_accounts__pb2.ListApiKeysResponse.SerializeToString,
             ),
+            'UpdateOrganization': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateOrganization,
+                    request_deserializer=flexinference_dot_v1_dot_accounts__pb2.UpdateOrganizationRequest.FromString,
+                    response_serializer=flexinference_dot_v1_dot_accounts__pb2.Organization.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=flexinference_dot_v1_dot_accounts__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=flexinference_dot_v1_dot_accounts__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=flexinference_dot_v1_dot_accounts__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=flexinference_dot_v1_dot_accounts__pb2.ApiKey.SerializeToString,
+            ),
+            'ListProviderKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProviderKeys,
+                    request_deserializer=flexinference_dot_v1_dot_accounts__pb2.ListProviderKeysRequest.FromString,
+                    response_serializer=flexinference_dot_v1_dot_accounts__pb2.ListProviderKeysResponse.SerializeToString,
+            ),
+            'SetProviderKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetProviderKey,
+                    request_deserializer=flexinference_dot_v1_dot_accounts__pb2.SetProviderKeyRequest.FromString,
+                    response_serializer=flexinference_dot_v1_dot_accounts__pb2.ProviderKey.SerializeToString,
+            ),
+            'DeleteProviderKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteProviderKey,
+                    request_deserializer=flexinference_dot_v1_dot_accounts__pb2.DeleteProviderKeyRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'flexinference.v1.AccountService', rpc_method_handlers)
@@ -91,9 +202,11 @@ def add_AccountServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AccountService:
-    """The caller's organization and its API keys. Organizations, keys and provider keys are created
-    and revoked by an operator with the `flexgrpc` CLI; this service lets a caller see its own.
-    `organizations/-` names the caller's organization; any other is `permission_denied`.
+    """The caller's organization, its API keys and its provider keys. A caller (an API key, or a
+    signed-in dashboard session) manages its own; operators can do the same with the `flexgrpc`
+    CLI. `organizations/-` names the caller's organization; any other is `permission_denied`.
+    Mutating methods take a `request_id` (AIP-155): a retry with the same id returns the first
+    call's result and changes nothing more.
     """
 
     @staticmethod
@@ -140,6 +253,168 @@ class AccountService:
             '/flexinference.v1.AccountService/ListApiKeys',
             flexinference_dot_v1_dot_accounts__pb2.ListApiKeysRequest.SerializeToString,
             flexinference_dot_v1_dot_accounts__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateOrganization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flexinference.v1.AccountService/UpdateOrganization',
+            flexinference_dot_v1_dot_accounts__pb2.UpdateOrganizationRequest.SerializeToString,
+            flexinference_dot_v1_dot_accounts__pb2.Organization.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flexinference.v1.AccountService/CreateApiKey',
+            flexinference_dot_v1_dot_accounts__pb2.CreateApiKeyRequest.SerializeToString,
+            flexinference_dot_v1_dot_accounts__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flexinference.v1.AccountService/RevokeApiKey',
+            flexinference_dot_v1_dot_accounts__pb2.RevokeApiKeyRequest.SerializeToString,
+            flexinference_dot_v1_dot_accounts__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProviderKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flexinference.v1.AccountService/ListProviderKeys',
+            flexinference_dot_v1_dot_accounts__pb2.ListProviderKeysRequest.SerializeToString,
+            flexinference_dot_v1_dot_accounts__pb2.ListProviderKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetProviderKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flexinference.v1.AccountService/SetProviderKey',
+            flexinference_dot_v1_dot_accounts__pb2.SetProviderKeyRequest.SerializeToString,
+            flexinference_dot_v1_dot_accounts__pb2.ProviderKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteProviderKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flexinference.v1.AccountService/DeleteProviderKey',
+            flexinference_dot_v1_dot_accounts__pb2.DeleteProviderKeyRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from flexinference.v1 import accounts_pb2 as _accounts_pb2
+from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
 import abc as _abc_1
 import grpc as _grpc
@@ -27,9 +28,11 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AccountServiceStub:
-    """The caller's organization and its API keys. Organizations, keys and provider keys are created
-    and revoked by an operator with the `flexgrpc` CLI; this service lets a caller see its own.
-    `organizations/-` names the caller's organization; any other is `permission_denied`.
+    """The caller's organization, its API keys and its provider keys. A caller (an API key, or a
+    signed-in dashboard session) manages its own; operators can do the same with the `flexgrpc`
+    CLI. `organizations/-` names the caller's organization; any other is `permission_denied`.
+    Mutating methods take a `request_id` (AIP-155): a retry with the same id returns the first
+    call's result and changes nothing more.
     """
 
     @_typing.overload
@@ -40,12 +43,34 @@ class AccountServiceStub:
     """Gets an organization (use `organizations/-` to learn which one the API key belongs to)."""
     ListApiKeys: _grpc.UnaryUnaryMultiCallable[_accounts_pb2.ListApiKeysRequest, _accounts_pb2.ListApiKeysResponse]
     """Lists the organization's API keys (never the secrets), newest first."""
+    UpdateOrganization: _grpc.UnaryUnaryMultiCallable[_accounts_pb2.UpdateOrganizationRequest, _accounts_pb2.Organization]
+    """Updates the organization: the fields named in `update_mask` (today `display_name`)."""
+    CreateApiKey: _grpc.UnaryUnaryMultiCallable[_accounts_pb2.CreateApiKeyRequest, _accounts_pb2.CreateApiKeyResponse]
+    """Creates an API key. The answer carries the secret, this once; it is stored only hashed."""
+    RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_accounts_pb2.RevokeApiKeyRequest, _accounts_pb2.ApiKey]
+    """Revokes an API key: it stops working within the auth cache's TTL (1 s by default) on
+    every replica. Revoking a revoked key changes nothing and returns it.
+    """
+    ListProviderKeys: _grpc.UnaryUnaryMultiCallable[_accounts_pb2.ListProviderKeysRequest, _accounts_pb2.ListProviderKeysResponse]
+    """Lists the organization's provider keys: which providers have one, a fingerprint and when
+    it was set; never the keys.
+    """
+    SetProviderKey: _grpc.UnaryUnaryMultiCallable[_accounts_pb2.SetProviderKeyRequest, _accounts_pb2.ProviderKey]
+    """Sets (or replaces) the organization's key for one provider (BYOK). Write-only: the key is
+    encrypted at rest and never returned.
+    """
+    DeleteProviderKey: _grpc.UnaryUnaryMultiCallable[_accounts_pb2.DeleteProviderKeyRequest, _empty_pb2.Empty]
+    """Deletes the organization's key for one provider; requests that need it then answer
+    `no_byok_key` (or the provider's own code).
+    """
 
 @_typing.type_check_only
 class AccountServiceAsyncStub(AccountServiceStub):
-    """The caller's organization and its API keys. Organizations, keys and provider keys are created
-    and revoked by an operator with the `flexgrpc` CLI; this service lets a caller see its own.
-    `organizations/-` names the caller's organization; any other is `permission_denied`.
+    """The caller's organization, its API keys and its provider keys. A caller (an API key, or a
+    signed-in dashboard session) manages its own; operators can do the same with the `flexgrpc`
+    CLI. `organizations/-` names the caller's organization; any other is `permission_denied`.
+    Mutating methods take a `request_id` (AIP-155): a retry with the same id returns the first
+    call's result and changes nothing more.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -53,11 +78,33 @@ class AccountServiceAsyncStub(AccountServiceStub):
     """Gets an organization (use `organizations/-` to learn which one the API key belongs to)."""
     ListApiKeys: _aio.UnaryUnaryMultiCallable[_accounts_pb2.ListApiKeysRequest, _accounts_pb2.ListApiKeysResponse]  # type: ignore[assignment]
     """Lists the organization's API keys (never the secrets), newest first."""
+    UpdateOrganization: _aio.UnaryUnaryMultiCallable[_accounts_pb2.UpdateOrganizationRequest, _accounts_pb2.Organization]  # type: ignore[assignment]
+    """Updates the organization: the fields named in `update_mask` (today `display_name`)."""
+    CreateApiKey: _aio.UnaryUnaryMultiCallable[_accounts_pb2.CreateApiKeyRequest, _accounts_pb2.CreateApiKeyResponse]  # type: ignore[assignment]
+    """Creates an API key. The answer carries the secret, this once; it is stored only hashed."""
+    RevokeApiKey: _aio.UnaryUnaryMultiCallable[_accounts_pb2.RevokeApiKeyRequest, _accounts_pb2.ApiKey]  # type: ignore[assignment]
+    """Revokes an API key: it stops working within the auth cache's TTL (1 s by default) on
+    every replica. Revoking a revoked key changes nothing and returns it.
+    """
+    ListProviderKeys: _aio.UnaryUnaryMultiCallable[_accounts_pb2.ListProviderKeysRequest, _accounts_pb2.ListProviderKeysResponse]  # type: ignore[assignment]
+    """Lists the organization's provider keys: which providers have one, a fingerprint and when
+    it was set; never the keys.
+    """
+    SetProviderKey: _aio.UnaryUnaryMultiCallable[_accounts_pb2.SetProviderKeyRequest, _accounts_pb2.ProviderKey]  # type: ignore[assignment]
+    """Sets (or replaces) the organization's key for one provider (BYOK). Write-only: the key is
+    encrypted at rest and never returned.
+    """
+    DeleteProviderKey: _aio.UnaryUnaryMultiCallable[_accounts_pb2.DeleteProviderKeyRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Deletes the organization's key for one provider; requests that need it then answer
+    `no_byok_key` (or the provider's own code).
+    """
 
 class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
-    """The caller's organization and its API keys. Organizations, keys and provider keys are created
-    and revoked by an operator with the `flexgrpc` CLI; this service lets a caller see its own.
-    `organizations/-` names the caller's organization; any other is `permission_denied`.
+    """The caller's organization, its API keys and its provider keys. A caller (an API key, or a
+    signed-in dashboard session) manages its own; operators can do the same with the `flexgrpc`
+    CLI. `organizations/-` names the caller's organization; any other is `permission_denied`.
+    Mutating methods take a `request_id` (AIP-155): a retry with the same id returns the first
+    call's result and changes nothing more.
     """
 
     @_abc_1.abstractmethod
@@ -75,5 +122,61 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_accounts_pb2.ListApiKeysResponse, _abc.Awaitable[_accounts_pb2.ListApiKeysResponse]]:
         """Lists the organization's API keys (never the secrets), newest first."""
+
+    @_abc_1.abstractmethod
+    def UpdateOrganization(
+        self,
+        request: _accounts_pb2.UpdateOrganizationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_accounts_pb2.Organization, _abc.Awaitable[_accounts_pb2.Organization]]:
+        """Updates the organization: the fields named in `update_mask` (today `display_name`)."""
+
+    @_abc_1.abstractmethod
+    def CreateApiKey(
+        self,
+        request: _accounts_pb2.CreateApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_accounts_pb2.CreateApiKeyResponse, _abc.Awaitable[_accounts_pb2.CreateApiKeyResponse]]:
+        """Creates an API key. The answer carries the secret, this once; it is stored only hashed."""
+
+    @_abc_1.abstractmethod
+    def RevokeApiKey(
+        self,
+        request: _accounts_pb2.RevokeApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_accounts_pb2.ApiKey, _abc.Awaitable[_accounts_pb2.ApiKey]]:
+        """Revokes an API key: it stops working within the auth cache's TTL (1 s by default) on
+        every replica. Revoking a revoked key changes nothing and returns it.
+        """
+
+    @_abc_1.abstractmethod
+    def ListProviderKeys(
+        self,
+        request: _accounts_pb2.ListProviderKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_accounts_pb2.ListProviderKeysResponse, _abc.Awaitable[_accounts_pb2.ListProviderKeysResponse]]:
+        """Lists the organization's provider keys: which providers have one, a fingerprint and when
+        it was set; never the keys.
+        """
+
+    @_abc_1.abstractmethod
+    def SetProviderKey(
+        self,
+        request: _accounts_pb2.SetProviderKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_accounts_pb2.ProviderKey, _abc.Awaitable[_accounts_pb2.ProviderKey]]:
+        """Sets (or replaces) the organization's key for one provider (BYOK). Write-only: the key is
+        encrypted at rest and never returned.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteProviderKey(
+        self,
+        request: _accounts_pb2.DeleteProviderKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Deletes the organization's key for one provider; requests that need it then answer
+        `no_byok_key` (or the provider's own code).
+        """
 
 def add_AccountServiceServicer_to_server(servicer: AccountServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
