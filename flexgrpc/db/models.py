@@ -437,3 +437,24 @@ class DashboardSignInLink(Base):
     expire_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     #: When it was used; a link works once.
     use_time: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class UsageDaily(Base):
+    """An organization's usage per UTC day and model: the sum of its usage records, kept by a
+    database trigger as each record is inserted (migration 0005), so it never disagrees with
+    them. Summaries of whole days read it instead of the records."""
+
+    __tablename__ = "usage_daily"
+
+    organization_id: Mapped[str] = mapped_column(
+        String(_ID_LENGTH), ForeignKey("organizations.id", ondelete="RESTRICT"), primary_key=True
+    )
+    create_day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger)
+    flex_races: Mapped[int] = mapped_column(BigInteger)
+    flex_won: Mapped[int] = mapped_column(BigInteger)
+    actual_nano_usd: Mapped[int] = mapped_column(BigInteger)
+    standard_nano_usd: Mapped[int] = mapped_column(BigInteger)
+    savings_nano_usd: Mapped[int] = mapped_column(BigInteger)
+    commission_nano_usd: Mapped[int] = mapped_column(BigInteger)

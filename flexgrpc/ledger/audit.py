@@ -6,6 +6,7 @@
    record with a commission has exactly its transaction (nothing billed without a record,
    no record's commission left unbilled).
 4. Commission never exceeds savings, savings never exceed standard cost, amounts are >= 0.
+5. Each ``usage_daily`` row is exactly the sum of its day's records (the trigger's work).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from flexgrpc.db.models import LedgerEntry, UsageRecord
+from flexgrpc.db.models import LedgerEntry, UsageDaily, UsageRecord
 from flexgrpc.ledger.records import ACCOUNTS, COMMISSION_REVENUE, RECEIVABLE
 
 
@@ -68,4 +69,41 @@ def audit(sessions: sessionmaker[Session]) -> list[str]:
             if commission and revenue.get(transaction) != -commission:
                 problems.append(f"record {request_id}: revenue leg missing or wrong")
         problems += [f"transaction {t} has no usage record" for t in billed]
+        problems += _daily_disagreements(session)
     return problems
+
+
+def _daily_disagreements(session: Session) -> list[str]:
+    key = (UsageRecord.organization_id, UsageRecord.create_day, UsageRecord.model)
+    summed = {
+        tuple(row[:3]): tuple(int(v) for v in row[3:])
+        for row in session.execute(
+            select(
+                *key,
+                func.count(),
+                func.sum(UsageRecord.actual_nano_usd),
+                func.sum(UsageRecord.savings_nano_usd),
+                func.sum(UsageRecord.commission_nano_usd),
+            ).group_by(*key)
+        )
+    }
+    kept = {
+        tuple(row[:3]): tuple(int(v) for v in row[3:])
+        for row in session.execute(
+            select(
+                UsageDaily.organization_id,
+                UsageDaily.create_day,
+                UsageDaily.model,
+                UsageDaily.requests,
+                UsageDaily.actual_nano_usd,
+                UsageDaily.savings_nano_usd,
+                UsageDaily.commission_nano_usd,
+            )
+        )
+    }
+    return [
+        f"usage_daily {'/'.join(map(str, day))}: {kept.get(day)} but its records sum to "
+        f"{summed.get(day)}"
+        for day in sorted(set(summed) | set(kept))
+        if summed.get(day) != kept.get(day)
+    ]

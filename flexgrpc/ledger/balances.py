@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from flexgrpc.db.inserts import insert_ignoring_conflicts
-from flexgrpc.db.models import LedgerEntry, UsageRecord
+from flexgrpc.db.models import LedgerEntry, UsageDaily, UsageRecord
+from flexgrpc.ledger.days import split_days
 from flexgrpc.ledger.records import CLEARING, RECEIVABLE, payment_transaction
 
 
@@ -24,22 +25,37 @@ def commission_earned(
 ) -> int:
     """The commission (nano-USD) of the organization's requests received before ``before``
     (all of them when ``None``)."""
-    query = select(func.coalesce(func.sum(UsageRecord.commission_nano_usd), 0)).where(
-        UsageRecord.organization_id == organization_id
+    return commission_by_organization(session, before=before, only=organization_id).get(
+        organization_id, 0
     )
-    if before is not None:
-        query = query.where(UsageRecord.create_time < before)
-    return int(session.scalar(query) or 0)
 
 
-def commission_by_organization(session: Session, *, before: dt.datetime) -> dict[str, int]:
-    """Each organization's commission (nano-USD) on requests received before ``before``."""
-    totals = session.execute(
-        select(UsageRecord.organization_id, func.sum(UsageRecord.commission_nano_usd))
-        .where(UsageRecord.create_time < before)
-        .group_by(UsageRecord.organization_id)
-    ).all()
-    return {organization: int(total or 0) for organization, total in totals}
+def commission_by_organization(
+    session: Session, *, before: dt.datetime | None, only: str | None = None
+) -> dict[str, int]:
+    """Each organization's commission (nano-USD) on requests received before ``before``:
+    whole days from ``usage_daily``, the day ``before`` falls in from the records."""
+    split = split_days(None, before)
+    assert split is not None  # unbounded below: there are always whole days to read
+    days = select(UsageDaily.organization_id, func.sum(UsageDaily.commission_nano_usd))
+    if split.end_day is not None:
+        days = days.where(UsageDaily.create_day < split.end_day)
+    if only is not None:
+        days = days.where(UsageDaily.organization_id == only)
+    totals: dict[str, int] = {}
+    for organization, total in session.execute(days.group_by(UsageDaily.organization_id)):
+        totals[organization] = int(total or 0)
+    for start, end in split.edges:
+        records = select(UsageRecord.organization_id, func.sum(UsageRecord.commission_nano_usd))
+        if start is not None:
+            records = records.where(UsageRecord.create_time >= start)
+        if end is not None:
+            records = records.where(UsageRecord.create_time < end)
+        if only is not None:
+            records = records.where(UsageRecord.organization_id == only)
+        for organization, total in session.execute(records.group_by(UsageRecord.organization_id)):
+            totals[organization] = totals.get(organization, 0) + int(total or 0)
+    return totals
 
 
 def post_payment(
