@@ -71,6 +71,8 @@ CODES: dict[str, CodeSpec] = {
     "missing_input": _BAD,
     "missing_messages": _BAD,
     "unsupported_surface_pair": _BAD,
+    # A feature of the caller's request that the provider reached cannot express.
+    "unsupported_feature": _BAD,
     "route_not_available": _BAD,
     "no_byok_key": _PRECONDITION,
     "no_gemini_key": _PRECONDITION,
