@@ -57,6 +57,12 @@ class Adapter(abc.ABC):
         """The router's name for the tier the provider reported."""
         return served_tier(self.provider, provider_tier)
 
+    def upstream_job(self, job: RouteJob) -> RouteJob:
+        """The job as the provider is asked it (a translated pair's body is the provider's;
+        raises ``FlexError`` for what the provider cannot express), computed once, before the
+        race."""
+        return job
+
     @abc.abstractmethod
     def auth_headers(self, api_key: str) -> dict[str, str]: ...
 

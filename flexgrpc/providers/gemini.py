@@ -21,7 +21,7 @@ from flexgrpc.providers.adapter import Adapter
 from flexgrpc.providers.presenting import CostView, NativePresenter, Presenter, reencode
 from flexgrpc.providers.reading import EventKind, UpstreamReader, event_json
 from flexgrpc.providers.sse import SseEvent, format_event
-from flexgrpc.providers.translate.gemini import GEMINI_API_REVISION
+from flexgrpc.providers.translate.interactions import GEMINI_API_REVISION
 
 _LIFECYCLE = {"interaction.created", "interaction.start", "interaction.status_update"}
 _OUTPUT = {

@@ -1,35 +1,69 @@
-"""Chat Completions in front of another provider: the provider's own reader plus a Chat presenter.
+"""A caller surface in front of another provider: the provider's own adapter and reader, the
+caller's presenter, and the intermediate form between them.
 
-The native adapter still owns the upstream wire format (request building, start detection,
-served tier, usage); the translator owns what the caller sees (chat chunks, the
-``chat.completion`` object).
+``TranslatedAdapter(caller, native, upstream)`` keeps the native adapter for everything about
+the upstream wire (path, auth, start detection, served tier, usage, capacity errors) and
+translates twice: the caller's body into the native one, once, before the race
+(``upstream_job``); the native answer into the caller's frames or body, as it arrives.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
-from flexgrpc.domain import RouteJob, Surface, UpstreamTier
-from flexgrpc.providers.adapter import Adapter
-from flexgrpc.providers.openai import wants_usage_chunk
+from flexgrpc.domain import RouteJob, UpstreamTier
+from flexgrpc.errors import FlexError
+from flexgrpc.providers.adapter import Adapter, UpstreamRequest
 from flexgrpc.providers.presenting import CostView, Presenter
 from flexgrpc.providers.reading import UpstreamReader
-from flexgrpc.providers.sse import SseEvent, format_event
-from flexgrpc.providers.translate import ChatStream, ChatTranslator
+from flexgrpc.providers.sse import SseEvent
+from flexgrpc.providers.translate.formats import CallerFormat, UpstreamFormat
+from flexgrpc.providers.translate.ir import Inexpressible
 
 
-class TranslatedChatAdapter(Adapter):
-    surface = Surface.CHAT_COMPLETIONS
+def translate_request(
+    caller: CallerFormat, upstream: UpstreamFormat, body: dict[str, Any]
+) -> dict[str, Any]:
+    """The caller's body as the provider's, through the intermediate form; ``FlexError``
+    (``unsupported_feature`` naming the caller's field, or ``invalid_argument``) for what
+    cannot be translated."""
+    request = caller.read_request(body, target=upstream.target)
+    try:
+        return upstream.write_request(request)
+    except Inexpressible as missing:
+        where = caller.field_of(missing.feature)
+        raise FlexError(
+            "unsupported_feature",
+            f"`{where}` cannot be expressed when a {caller.name} request reaches a "
+            f"{upstream.target} model: {missing.remedy}.",
+            field=where,
+        ) from None
+
+
+class TranslatedAdapter(Adapter):
     whole_answers = False  # the caller's answer is built from the translated stream
 
-    def __init__(self, native: Adapter, translator: ChatTranslator) -> None:
+    def __init__(self, caller: CallerFormat, native: Adapter, upstream: UpstreamFormat) -> None:
+        self._caller = caller
         self._native = native
-        self._translator = translator
+        self._upstream = upstream
         self.provider = native.provider
         self.upstream = native.upstream
         self.path = native.path
+
+    def upstream_job(self, job: RouteJob) -> RouteJob:
+        return dataclasses.replace(
+            job, body=translate_request(self._caller, self._upstream, job.body)
+        )
+
+    def build(
+        self, job: RouteJob, tier: UpstreamTier, api_key: str, *, stream: bool = True
+    ) -> UpstreamRequest:
+        return self._native.build(job, tier, api_key, stream=True)
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return self._native.auth_headers(api_key)
@@ -40,53 +74,41 @@ class TranslatedChatAdapter(Adapter):
     def is_capacity_error(self, status: int, body: bytes) -> bool:
         return self._native.is_capacity_error(status, body)
 
-    def prepare_body(self, job: RouteJob, tier: UpstreamTier, stream: bool) -> dict[str, Any]:
-        body = self._translator.request(job.body)
-        body["stream"] = True
-        body["service_tier"] = self.tier_value(tier)
-        return body
-
     def reader(self, job: RouteJob) -> UpstreamReader:
         return self._native.reader(job)
 
     def presenter(self, job: RouteJob) -> Presenter:
-        # The usage chunk carries the cost, so a caller asking for include_cost gets it.
-        stream = self._translator.stream(model=job.model, include_usage=wants_usage_chunk(job))
-        return TranslatedChatPresenter(self._translator, stream, job.model)
+        return TranslatedPresenter(self._caller, self._upstream, job)
 
 
-class TranslatedChatPresenter(Presenter):
-    """The provider's events as Chat chunks; the provider's answer as a ``chat.completion``."""
+class TranslatedPresenter(Presenter):
+    """The provider's events, read into the intermediate form, as the caller's frames; the
+    provider's whole answer as the caller's body."""
 
-    def __init__(self, translator: ChatTranslator, stream: ChatStream, model: str) -> None:
-        self._translator = translator
-        self._stream = stream
-        self._model = model
+    def __init__(self, caller: CallerFormat, upstream: UpstreamFormat, job: RouteJob) -> None:
+        self._caller = caller
+        self._upstream = upstream
+        self._model = job.model
+        self._created = int(time.time())
+        self._decoder = upstream.decoder()
+        self._encoder = caller.encoder(model=job.model, body=job.body, created=self._created)
 
     def frames(self, event: SseEvent, cost: CostView | None) -> list[bytes]:
-        return _with_cost(self._stream.feed(event), cost)
+        return [
+            frame
+            for translated in self._decoder.feed(event)
+            for frame in self._encoder.frames(translated, cost)
+        ]
 
     def end_frames(self, cost: CostView | None) -> list[bytes]:
-        return _with_cost(self._stream.finish(), cost)
+        return self._encoder.end(cost)
 
     def body(self, reader: UpstreamReader) -> bytes:
-        completion = self._translator.response(reader.answer(), model=self._model)
-        return json.dumps(completion, ensure_ascii=False).encode()
+        answer = self._upstream.read_answer(reader.answer())
+        body: dict[str, Any] = self._caller.answer_body(
+            answer, model=self._model, created=self._created
+        )
+        return json.dumps(body, ensure_ascii=False).encode()
 
     def error_frame(self, code: str, message: str) -> bytes:
-        return self._stream.error_frame(message, code=code)
-
-
-def _with_cost(frames: list[bytes], cost: CostView | None) -> list[bytes]:
-    """Chat frames with ``usage.cost`` on the usage chunk, when the caller asked for it."""
-    if cost is None:
-        return frames
-    out = []
-    for frame in frames:
-        data = frame.removeprefix(b"data: ").strip()
-        chunk = json.loads(data) if data.startswith(b"{") else None
-        if isinstance(chunk, dict) and isinstance(chunk.get("usage"), dict):
-            chunk["usage"]["cost"] = cost
-            frame = format_event(json.dumps(chunk, separators=(",", ":")))
-        out.append(frame)
-    return out
+        return self._encoder.error_frame(code, message)

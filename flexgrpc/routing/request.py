@@ -5,7 +5,7 @@ error (SPEC §2 "Validation order"):
 
 0. size (``request_too_large``), then UTF-8 JSON object (``invalid_json``);
 1. ``model``: a non-empty string (``missing_model``) that names a provider
-   (``unsupported_model``) reachable from this surface (``unsupported_surface_pair``);
+   (``unsupported_model``); every surface reaches every provider;
 2. ``start_within``: given in exactly one place (``invalid_argument``), given at all
    (``missing_start_within``), then its grammar (``invalid_start_within``);
 3. ``service_tier`` absent (``service_tier_not_allowed``);
@@ -93,19 +93,6 @@ _EXAMPLES: Final = {
     Surface.INTERACTIONS: (
         '{"model": "gemini-3.5-flash", "start_within": "00h-00m-30s", "input": "Hi"}'
     ),
-}
-#: Which providers each surface reaches: its native one, plus Chat Completions' translations.
-_SURFACE_PROVIDERS: Final = {
-    Surface.RESPONSES: (Provider.OPENAI,),
-    Surface.CHAT_COMPLETIONS: (Provider.OPENAI, Provider.GEMINI, Provider.ANTHROPIC),
-    Surface.MESSAGES: (Provider.ANTHROPIC,),
-    Surface.INTERACTIONS: (Provider.GEMINI,),
-}
-_SURFACE_SERVES: Final = {
-    Surface.RESPONSES: "OpenAI models only",
-    Surface.CHAT_COMPLETIONS: "OpenAI, Gemini and Anthropic models",
-    Surface.MESSAGES: "Anthropic models only",
-    Surface.INTERACTIONS: "Gemini models only",
 }
 _PROVIDER_NAMES: Final = {
     Provider.OPENAI: "an OpenAI",
@@ -278,16 +265,6 @@ def _model(surface: Surface, document: dict[str, Any]) -> tuple[str, Provider]:
     if not model.strip():
         raise FlexError("missing_model", f"model is empty; {fix}", field="model")
     provider = provider_for_model(model)
-    reachable = _SURFACE_PROVIDERS[surface]
-    if provider not in reachable:
-        ways = [_PATHS[s] for s, providers in _SURFACE_PROVIDERS.items() if provider in providers]
-        raise FlexError(
-            "unsupported_surface_pair",
-            f"model {preview_value(model)} is {_PROVIDER_NAMES[provider]} model, and "
-            f"{_PATHS[surface]} serves {_SURFACE_SERVES[surface]}: send this request to "
-            f"{' or '.join(ways)}.",
-            field="model",
-        )
     return model, provider
 
 

@@ -298,8 +298,11 @@ class _Run:
             self.adapter = adapter = services.adapter_for(job)
             await services.gate(self.principal.organization_id, job)
             api_key = await services.provider_key(self.principal, job.provider)
+            upstream_job = adapter.upstream_job(job)
             try:
-                self.settlement = await services.race.settle(job, adapter, api_key, self.progress)
+                self.settlement = await services.race.settle(
+                    upstream_job, adapter, api_key, self.progress
+                )
             except UpstreamError as error:
                 raise upstream_failure(error, job.provider) from error
             self.outcome = self.settlement.outcome

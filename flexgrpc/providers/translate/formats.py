@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from flexgrpc.providers.presenting import CostView
 from flexgrpc.providers.sse import SseEvent
-from flexgrpc.providers.translate.ir import Answer, Event, Request
+from flexgrpc.providers.translate.ir import Answer, Event, Feature, Request
 
 
 class Encoder(Protocol):
@@ -38,9 +38,16 @@ class Encoder(Protocol):
 class CallerFormat(Protocol):
     """A surface as a caller speaks it."""
 
+    #: The surface's name in messages (``"Chat Completions"``).
+    name: str
+
     def read_request(self, body: dict[str, Any], *, target: str) -> Request:
         """The caller's body (router fields already removed) in the intermediate form.
         ``target`` names the provider reached, for refusals (``unsupported_feature``)."""
+        ...
+
+    def field_of(self, feature: Feature) -> str:
+        """The request field of this surface that asks for ``feature``."""
         ...
 
     def encoder(self, *, model: str, body: dict[str, Any], created: int) -> Encoder:
@@ -61,9 +68,12 @@ class Decoder(Protocol):
 class UpstreamFormat(Protocol):
     """A provider API as the router speaks it on a caller's behalf."""
 
+    #: The provider reached, in messages (``"Anthropic (claude-*)"``).
+    target: str
+
     def write_request(self, request: Request) -> dict[str, Any]:
         """The native body, without ``stream`` and ``service_tier`` (the adapter sets them).
-        Raises ``unsupported_feature`` for what this API cannot express."""
+        Raises ``Inexpressible`` for what this API cannot express."""
         ...
 
     def decoder(self) -> Decoder: ...

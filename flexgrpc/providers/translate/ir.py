@@ -332,6 +332,27 @@ class AnswerBuilder:
 # ------------------------------------------------------------------------------------------
 
 
+class Feature(enum.StrEnum):
+    """What an upstream writer can find it cannot express; the caller's format names the
+    field that asked for it (``CallerFormat.field_of``)."""
+
+    JSON_WITHOUT_SCHEMA = "json_without_schema"
+    TOP_K = "top_k"
+    DOCUMENT = "document"
+    IMAGE = "image"
+    TOOL_CHOICE = "tool_choice"
+
+
+class Inexpressible(Exception):
+    """Raised by an upstream writer: ``feature`` has no equivalent in its API; ``remedy`` says
+    what the caller can do instead. The pairing turns it into ``unsupported_feature``."""
+
+    def __init__(self, feature: Feature, remedy: str) -> None:
+        super().__init__(feature.value)
+        self.feature = feature
+        self.remedy = remedy
+
+
 def unsupported(feature: str, message: str) -> FlexError:
     """A feature of the caller's request the target cannot express (names the field)."""
     return FlexError("unsupported_feature", message, field=feature)

@@ -21,7 +21,7 @@ from flexgrpc.errors import FlexError
 from flexgrpc.providers.openai import ChatReader
 from flexgrpc.providers.reading import EventKind
 from flexgrpc.providers.sse import SseEvent, SseParser, format_event
-from flexgrpc.providers.translate import ChatStream
+from tests.unit.translate.chat_pairs import ChatStream
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "translate"
 

@@ -10,7 +10,7 @@ import pytest
 from openai.types.chat import ChatCompletion
 
 from flexgrpc.errors import FlexError
-from flexgrpc.providers.translate.anthropic import DEFAULT_MAX_TOKENS, AnthropicTranslator
+from tests.unit.translate.chat_pairs import DEFAULT_MAX_TOKENS, AnthropicTranslator
 from tests.unit.translate.support import (
     NOW,
     assemble_completion,
@@ -222,7 +222,7 @@ def test_chat_features_anthropic_cannot_honour_are_refused_with_the_field(
     with pytest.raises(FlexError) as caught:
         translator.request(chat(**fields))
 
-    assert caught.value.code == "unsupported_surface_pair"
+    assert caught.value.code == "unsupported_feature"
     assert caught.value.field == field
     assert "Anthropic" in caught.value.message
 

@@ -10,7 +10,7 @@ import pytest
 from openai.types.chat import ChatCompletion
 
 from flexgrpc.errors import FlexError
-from flexgrpc.providers.translate.gemini import GeminiTranslator, chat_call_id, split_call_id
+from tests.unit.translate.chat_pairs import GeminiTranslator, chat_call_id, split_call_id
 from tests.unit.translate.support import (
     NOW,
     chunks,
@@ -167,7 +167,7 @@ def test_chat_features_gemini_cannot_honour_are_refused_with_the_field(
     with pytest.raises(FlexError) as caught:
         translator.request(chat(**fields))
 
-    assert caught.value.code == "unsupported_surface_pair"
+    assert caught.value.code == "unsupported_feature"
     assert caught.value.field == field
     assert "Gemini" in caught.value.message
 

@@ -6,7 +6,7 @@ import pytest
 
 from flexgrpc.errors import FlexError
 from flexgrpc.providers.sse import SseEvent
-from flexgrpc.providers.translate import (
+from tests.unit.translate.chat_pairs import (
     AnthropicTranslator,
     ChatStream,
     ChatTranslator,

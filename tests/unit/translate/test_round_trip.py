@@ -17,8 +17,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flexgrpc.providers.translate.anthropic import AnthropicTranslator
-from flexgrpc.providers.translate.gemini import GeminiTranslator
+from tests.unit.translate.chat_pairs import AnthropicTranslator, GeminiTranslator
 from tests.unit.translate.support import (
     assemble_completion,
     chunks,
