@@ -38,8 +38,8 @@ def translate_request(
         where = caller.field_of(missing.feature)
         raise FlexError(
             "unsupported_feature",
-            f"`{where}` cannot be expressed when a {caller.name} request reaches a "
-            f"{upstream.target} model: {missing.remedy}.",
+            f"`{where}` has no equivalent for {upstream.target} models, reached here through "
+            f"the {caller.name} surface: {missing.remedy}.",
             field=where,
         ) from None
 
