@@ -45,9 +45,6 @@ class Adapter(abc.ABC):
     #: The provider API spoken upstream (decides the wire format of answers and usage).
     upstream: Surface
     path: str
-    #: Whether a non-streamed caller on a fixed tier may be served by a non-streamed upstream
-    #: call (false where the caller's answer is translated from a stream).
-    whole_answers = True
 
     def tier_value(self, tier: UpstreamTier) -> str:
         """The provider's ``service_tier`` value for ``tier`` (the domain's one table)."""

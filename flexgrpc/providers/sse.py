@@ -37,6 +37,23 @@ def loads(text: str) -> Any:
         return json.loads(text)
 
 
+def dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON. orjson takes about a fifth of the standard encoder's time on the
+    many small events of a translated answer; what it refuses (integers beyond 64 bits, lone
+    surrogates) takes the standard encoder, escaped to ASCII so that it always encodes."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
+def json_event(payload: Any, event: str = "") -> bytes:
+    """One event whose data is ``payload`` as JSON: a single ``data:`` line, since compact
+    JSON never holds a raw line break."""
+    head = b"event: " + event.encode() + b"\ndata: " if event else b"data: "
+    return head + dumps(payload) + b"\n\n"
+
+
 def format_event(data: str, event: str = "") -> bytes:
     """Encode one event (one ``data:`` line per line of ``data``)."""
     lines = [f"event: {event}"] if event else []

@@ -10,7 +10,6 @@ translates twice: the caller's body into the native one, once, before the race
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -20,7 +19,7 @@ from flexgrpc.errors import FlexError
 from flexgrpc.providers.adapter import Adapter, UpstreamRequest
 from flexgrpc.providers.presenting import CostView, Presenter
 from flexgrpc.providers.reading import UpstreamReader
-from flexgrpc.providers.sse import SseEvent
+from flexgrpc.providers.sse import SseEvent, dumps
 from flexgrpc.providers.translate.formats import CallerFormat, UpstreamFormat
 from flexgrpc.providers.translate.ir import Inexpressible
 
@@ -45,8 +44,6 @@ def translate_request(
 
 
 class TranslatedAdapter(Adapter):
-    whole_answers = False  # the caller's answer is built from the translated stream
-
     def __init__(self, caller: CallerFormat, native: Adapter, upstream: UpstreamFormat) -> None:
         self._caller = caller
         self._native = native
@@ -63,7 +60,10 @@ class TranslatedAdapter(Adapter):
     def build(
         self, job: RouteJob, tier: UpstreamTier, api_key: str, *, stream: bool = True
     ) -> UpstreamRequest:
-        return self._native.build(job, tier, api_key, stream=True)
+        return self._native.build(job, tier, api_key, stream=stream)
+
+    def answer_fields(self, body: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+        return self._native.answer_fields(body)
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         return self._native.auth_headers(api_key)
@@ -108,7 +108,7 @@ class TranslatedPresenter(Presenter):
         body: dict[str, Any] = self._caller.answer_body(
             answer, model=self._model, created=self._created
         )
-        return json.dumps(body, ensure_ascii=False).encode()
+        return dumps(body)
 
     def error_frame(self, code: str, message: str) -> bytes:
         return self._encoder.error_frame(code, message)

@@ -109,9 +109,8 @@ class FlexRace:
         if job.start_within.tier is not None:
             # No start to detect on a fixed tier: a non-streamed request goes as one (see
             # flexgrpc.providers.reading).
-            whole = not job.stream and adapter.whole_answers
             stream = await self._dispatch(
-                job, adapter, api_key, self._fixed_tier(job), progress, whole=whole
+                job, adapter, api_key, self._fixed_tier(job), progress, whole=not job.stream
             )
             return self._settled(job, stream, RaceOutcome.FREE_TIER)
         assert job.start_within.window_ms is not None

@@ -456,7 +456,7 @@ def test_a_non_streamed_fixed_tier_answer_is_asked_whole_and_returned_as_sent(
     assert response_usage.output_tokens > 0
 
 
-def test_streams_flex_races_and_translated_answers_still_go_upstream_streamed(
+def test_streams_and_flex_races_go_upstream_streamed(
     stub: Any, org: Caller, sim: SimulatorThread
 ) -> None:
     list(stub.CreateResponse(route_pb2.CreateResponseRequest(body=body(
@@ -465,14 +465,41 @@ def test_streams_flex_races_and_translated_answers_still_go_upstream_streamed(
     list(stub.CreateResponse(route_pb2.CreateResponseRequest(body=body(
         model=OPENAI_MODEL, input="hi", start_within="00h-00m-30s")),
         metadata=org.metadata, timeout=30))  # fmt: skip
-    list(stub.CreateChatCompletion(route_pb2.CreateChatCompletionRequest(body=body(
-        model=CLAUDE_MODEL, messages=[{"role": "user", "content": "hi"}],
-        start_within="default")), metadata=org.metadata, timeout=30))  # fmt: skip
     assert [(r.surface, r.stream) for r in sim.records] == [
         ("responses", True),
         ("responses", True),
-        ("messages", True),
     ]
+
+
+def test_a_translated_whole_answer_on_a_fixed_tier_goes_upstream_whole(
+    stub: Any, org: Caller, sim: SimulatorThread
+) -> None:
+    """A fixed tier has no start to detect, so a translated pair asks the provider for its
+    non-streamed answer as a native one does, and translates that."""
+    chat = [{"role": "user", "content": "hi"}]
+    calls = (
+        (stub.CreateChatCompletion, route_pb2.CreateChatCompletionRequest,
+         {"model": CLAUDE_MODEL, "messages": chat}, "messages"),
+        (stub.CreateChatCompletion, route_pb2.CreateChatCompletionRequest,
+         {"model": GEMINI_MODEL, "messages": chat}, "interactions"),
+        (stub.CreateMessage, route_pb2.CreateMessageRequest,
+         {"model": OPENAI_MODEL, "messages": chat, "max_tokens": 64}, "chat_completions"),
+    )  # fmt: skip
+    for method, request, fields, upstream in calls:
+        sim.reset()
+        call = method(request(body=body(**fields, start_within="default")),
+                      metadata=org.metadata, timeout=30)  # fmt: skip
+        answer = json.loads(b"".join(m.data for m in call))
+        (seen,) = sim.records
+        assert (seen.surface, seen.stream) == (upstream, False)
+        if method is stub.CreateMessage:
+            assert answer["type"] == "message"
+            assert answer["content"][0]["text"]
+            assert answer["usage"]["output_tokens"] > 0
+        else:
+            assert answer["object"] == "chat.completion"
+            assert answer["choices"][0]["message"]["content"]
+            assert answer["usage"]["completion_tokens"] > 0
 
 
 def test_each_fixed_tier_reaches_the_provider_as_its_own_service_tier(

@@ -15,14 +15,13 @@ provider reached cannot honour them (``_REFUSALS``); and unknown, which pass thr
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from flexgrpc.domain import ROUTER_FIELDS
 from flexgrpc.providers.presenting import CostView
-from flexgrpc.providers.sse import SseEvent, format_event
+from flexgrpc.providers.sse import SseEvent, format_event, json_event
 from flexgrpc.providers.translate import call_ids, fields
 from flexgrpc.providers.translate.ir import (
     EFFORTS,
@@ -471,7 +470,7 @@ def answer_body(answer: Answer, *, model: str, created: int) -> dict[str, Any]:
 
 
 def _frame(payload: dict[str, Any]) -> bytes:
-    return format_event(json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
+    return json_event(payload)
 
 
 DONE_FRAME = format_event("[DONE]")

@@ -34,7 +34,7 @@ from typing import Any, Final, Literal
 
 from flexgrpc.domain import ROUTER_FIELDS
 from flexgrpc.providers.presenting import CostView
-from flexgrpc.providers.sse import SseEvent, format_event
+from flexgrpc.providers.sse import SseEvent, format_event, json_event
 from flexgrpc.providers.translate import fields
 from flexgrpc.providers.translate.ir import (
     Answer,
@@ -347,7 +347,7 @@ def answer_body(answer: Answer, *, model: str, created: int) -> dict[str, Any]:
 
 def _event(kind: str, **data: Any) -> bytes:
     payload = {**data, "event_type": kind}
-    return format_event(json.dumps(payload, ensure_ascii=False, separators=(",", ":")), kind)
+    return json_event(payload, kind)
 
 
 def error_frame(message: str, *, code: str | None = None) -> bytes:

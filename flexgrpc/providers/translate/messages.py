@@ -18,14 +18,13 @@ the native pair, which is not translated).
 from __future__ import annotations
 
 import base64
-import json
 import uuid
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from flexgrpc.domain import ROUTER_FIELDS
 from flexgrpc.providers.presenting import CostView
-from flexgrpc.providers.sse import SseEvent, format_event
+from flexgrpc.providers.sse import SseEvent, json_event
 from flexgrpc.providers.translate import call_ids, fields
 from flexgrpc.providers.translate.chat import effort as read_effort
 from flexgrpc.providers.translate.ir import (
@@ -360,9 +359,7 @@ def _message_id() -> str:
 
 
 def _event(kind: str, data: dict[str, Any]) -> bytes:
-    return format_event(
-        json.dumps({"type": kind, **data}, ensure_ascii=False, separators=(",", ":")), kind
-    )
+    return json_event({"type": kind, **data}, kind)
 
 
 def error_frame(message: str, *, code: str | None = None) -> bytes:

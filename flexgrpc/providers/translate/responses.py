@@ -17,14 +17,13 @@ response, every event numbered (``sequence_number``).
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from flexgrpc.domain import ROUTER_FIELDS
 from flexgrpc.providers.presenting import CostView
-from flexgrpc.providers.sse import format_event
+from flexgrpc.providers.sse import json_event
 from flexgrpc.providers.translate import call_ids, fields
 from flexgrpc.providers.translate.chat import effort as read_effort
 from flexgrpc.providers.translate.ir import (
@@ -435,7 +434,7 @@ class ResponsesEncoder:
     def _event(self, kind: str, **data: Any) -> bytes:
         payload = {"type": kind, "sequence_number": self._sequence, **data}
         self._sequence += 1
-        return format_event(json.dumps(payload, ensure_ascii=False, separators=(",", ":")), kind)
+        return json_event(payload, kind)
 
     def frames(self, event: Event, cost: CostView | None) -> list[bytes]:
         if self._done or isinstance(event, Started):
@@ -590,7 +589,7 @@ class ResponsesEncoder:
 
 def error_frame(message: str, *, code: str | None = None) -> bytes:
     data = {"type": "error", "code": code, "message": message, "param": None}
-    return format_event(json.dumps(data, ensure_ascii=False), "error")
+    return json_event(data, "error")
 
 
 _FIELDS: Final[Mapping[Feature, str]] = {
