@@ -133,13 +133,36 @@ def cmd_org_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_start_within(value: str | None) -> str | None:
+    """The ``--default-start-within`` value, checked as the body field is (``""``: none)."""
+    from flexgrpc.routing.start_within import check_default_start_within
+
+    if not value:
+        return None
+    return check_default_start_within(value, field="--default-start-within")
+
+
 def cmd_key_create(args: argparse.Namespace) -> int:
-    info, secret = _accounts(_settings(args)).create_api_key(args.org)
+    default = _default_start_within(args.default_start_within)
+    info, secret = _accounts(_settings(args)).create_api_key(args.org, default_start_within=default)
     text = (
         f"key_id  {info.id}\napi_key {secret}\nThe API key is shown only this once; store it now."
     )
+    if default:
+        text += f"\nIts requests that name no start_within use {default}."
+    payload = {"key_id": info.id, "organization_id": info.organization_id, "api_key": secret}
+    _emit(args, payload | {"default_start_within": default}, text)
+    return 0
+
+
+def cmd_key_update(args: argparse.Namespace) -> int:
+    default = _default_start_within(args.default_start_within)
+    info = _accounts(_settings(args)).set_default_start_within(args.key_id, default)
+    shown = info.default_start_within or "none (requests must name start_within)"
     _emit(
-        args, {"key_id": info.id, "organization_id": info.organization_id, "api_key": secret}, text
+        args,
+        {"key_id": info.id, "default_start_within": info.default_start_within},
+        f"{info.id}: default start_within {shown}",
     )
     return 0
 
@@ -152,13 +175,16 @@ def cmd_key_list(args: argparse.Namespace) -> int:
             "display_prefix": k.display_prefix,
             "create_time": k.create_time.isoformat(),
             "revoke_time": k.revoke_time.isoformat() if k.revoke_time else None,
+            "default_start_within": k.default_start_within,
         }
         for k in keys
     ]
     if args.json:
         print(json.dumps(rows))
     for r in [] if args.json else rows:
-        print(f"{r['key_id']}\t{r['display_prefix']}\t{r['revoke_time'] or 'active'}")
+        state = r["revoke_time"] or "active"
+        default = r["default_start_within"] or "-"
+        print(f"{r['key_id']}\t{r['display_prefix']}\t{state}\t{default}")
     return 0
 
 
@@ -280,6 +306,20 @@ def build_parser() -> argparse.ArgumentParser:
     key = sub.add_parser("key", help="API keys").add_subparsers(dest="key_command", required=True)
     p = command(key, "create", cmd_key_create, "create an API key (shown once)")
     p.add_argument("org", help="organization id")
+    p.add_argument(
+        "--default-start-within",
+        metavar="VALUE",
+        help='start_within for requests that name none, e.g. "00h-00m-30s" or "default"',
+    )
+    _db_flag(p)
+    p = command(key, "update", cmd_key_update, "change an API key's default start_within")
+    p.add_argument("key_id")
+    p.add_argument(
+        "--default-start-within",
+        metavar="VALUE",
+        required=True,
+        help='the new default, e.g. "00h-00m-30s"; "" clears it (requests must name one)',
+    )
     _db_flag(p)
     p = command(key, "list", cmd_key_list, "list an organization's API keys")
     p.add_argument("org", help="organization id")

@@ -55,6 +55,8 @@ class ApiKeyInfo:
     display_prefix: str
     create_time: dt.datetime
     revoke_time: dt.datetime | None
+    #: The ``start_within`` of this key's requests that name none; ``None``: they must.
+    default_start_within: str | None = None
 
     @property
     def revoked(self) -> bool:
@@ -80,6 +82,8 @@ class Principal:
     organization_id: str
     api_key_id: str
     session_id: str | None = None
+    #: The API key's default ``start_within`` (the body field's grammar), if it has one.
+    default_start_within: str | None = None
 
 
 def provider_key_fingerprint(secret: str) -> str:
@@ -107,6 +111,7 @@ def _key_info(row: ApiKey) -> ApiKeyInfo:
         display_prefix=row.display_prefix,
         create_time=row.create_time,
         revoke_time=row.revoke_time,
+        default_start_within=row.default_start_within,
     )
 
 
@@ -213,8 +218,14 @@ class AccountStore:
 
     # API keys ----------------------------------------------------------------------------
 
-    def create_api_key(self, organization_id: str) -> tuple[ApiKeyInfo, str]:
-        """A new key for the organization: its info and the plaintext, which is never stored."""
+    def create_api_key(
+        self, organization_id: str, *, default_start_within: str | None = None
+    ) -> tuple[ApiKeyInfo, str]:
+        """A new key for the organization: its info and the plaintext, which is never stored.
+
+        ``default_start_within`` must already be valid (``flexgrpc.routing.start_within``
+        checks it; this layer stores it as given).
+        """
         token = generate_api_key()
         row = ApiKey(
             id=_new_id("key"),
@@ -223,6 +234,7 @@ class AccountStore:
             display_prefix=display_prefix(token),
             create_time=self._clock(),
             revoke_time=None,
+            default_start_within=default_start_within or None,
         )
         with write_session(self._sessions) as session:
             _require_organization(session, organization_id)
@@ -238,6 +250,28 @@ class AccountStore:
                 .order_by(ApiKey.create_time, ApiKey.id)
             )
             return [_key_info(row) for row in rows]
+
+    def set_default_start_within(
+        self, key_id: str, default_start_within: str | None, *, organization_id: str | None = None
+    ) -> ApiKeyInfo:
+        """Set (or with ``None`` or ``""``, clear) a key's default ``start_within``, already
+        checked. Requests made with the key see it within the auth cache's TTL. A revoked key
+        may be changed too: it stays revoked.
+
+        With ``organization_id``, a key of another organization is reported as not found.
+        """
+        with write_session(self._sessions) as session:
+            row = session.get(ApiKey, key_id)
+            if row is None or (
+                organization_id is not None and row.organization_id != organization_id
+            ):
+                raise FlexError(
+                    "not_found",
+                    f"API key {key_id!r} does not exist: list the organization's keys for ids",
+                    field="key_id",
+                )
+            row.default_start_within = default_start_within or None
+            return _key_info(row)
 
     def revoke_api_key(self, key_id: str, *, organization_id: str | None = None) -> ApiKeyInfo:
         """Revoke a key; revoking it again changes nothing (the first revoke time stays).
@@ -275,13 +309,20 @@ class AccountStore:
             return None
         with self._sessions() as session:
             found = session.execute(
-                select(ApiKey.id, ApiKey.organization_id, ApiKey.revoke_time).where(
-                    ApiKey.hash == hash_api_key(token)
-                )
+                select(
+                    ApiKey.id,
+                    ApiKey.organization_id,
+                    ApiKey.revoke_time,
+                    ApiKey.default_start_within,
+                ).where(ApiKey.hash == hash_api_key(token))
             ).one_or_none()
         if found is None or found.revoke_time is not None:
             return None
-        return Principal(organization_id=found.organization_id, api_key_id=found.id)
+        return Principal(
+            organization_id=found.organization_id,
+            api_key_id=found.id,
+            default_start_within=found.default_start_within,
+        )
 
     # Provider keys -----------------------------------------------------------------------
 

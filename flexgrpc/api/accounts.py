@@ -20,9 +20,12 @@ from flexgrpc.api.resources import organization_id
 from flexgrpc.billing.requests import RequestLog
 from flexgrpc.db.models import PROVIDER_NAMES
 from flexgrpc.errors import FlexError
+from flexgrpc.routing.start_within import check_default_start_within
 
 #: Fields of Organization that UpdateOrganization may change (limits will join them).
 _UPDATABLE = frozenset({"display_name"})
+#: Fields of ApiKey that UpdateApiKey may change.
+_KEY_UPDATABLE = frozenset({"default_start_within"})
 _SCOPE = "AccountService."
 
 
@@ -31,6 +34,7 @@ def _api_key(key: ApiKeyInfo) -> accounts_pb2.ApiKey:
         name=f"organizations/{key.organization_id}/apiKeys/{key.id}",
         display_prefix=key.display_prefix,
         create_time=timestamp(key.create_time),
+        default_start_within=key.default_start_within or "",
     )
     if key.revoke_time is not None:
         message.revoke_time.CopyFrom(timestamp(key.revoke_time))
@@ -154,11 +158,16 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
         self, request: accounts_pb2.CreateApiKeyRequest, context: Any
     ) -> accounts_pb2.CreateApiKeyResponse:
         org = organization_id(request.parent, current_principal(), field="parent")
+        default = request.default_start_within
+        if default:
+            check_default_start_within(default, field="default_start_within")
 
         async def produce() -> tuple[
             accounts_pb2.CreateApiKeyResponse, accounts_pb2.CreateApiKeyResponse
         ]:
-            info, secret = await asyncio.to_thread(self._store.create_api_key, org)
+            info, secret = await asyncio.to_thread(
+                lambda: self._store.create_api_key(org, default_start_within=default or None)
+            )
             key = _api_key(info)
             # The stored answer never holds the secret: keys are kept only as hashes.
             return (
@@ -172,6 +181,48 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
             _SCOPE + "CreateApiKey",
             request.request_id,
             accounts_pb2.CreateApiKeyResponse.FromString,
+            produce,
+        )
+
+    async def UpdateApiKey(
+        self, request: accounts_pb2.UpdateApiKeyRequest, context: Any
+    ) -> accounts_pb2.ApiKey:
+        parent, key_id = _child(request.api_key.name, "apiKeys", "api_key.name")
+        org = organization_id(parent, current_principal(), field="api_key.name")
+        paths = list(request.update_mask.paths)
+        unknown = [p for p in paths if p not in _KEY_UPDATABLE]
+        if not paths or unknown:
+            raise FlexError(
+                "invalid_argument",
+                "update_mask must name the fields to change; the one that can be changed is "
+                "`default_start_within` (e.g. updateMask=defaultStartWithin)"
+                + (f", not {', '.join(repr(p[:40]) for p in unknown)}." if unknown else "."),
+                field="update_mask",
+            )
+        default = request.api_key.default_start_within
+        if default:
+            check_default_start_within(default, field="api_key.default_start_within")
+
+        async def produce() -> tuple[accounts_pb2.ApiKey, accounts_pb2.ApiKey]:
+            try:
+                info = await asyncio.to_thread(
+                    self._store.set_default_start_within, key_id, default, organization_id=org
+                )
+            except FlexError as error:
+                if error.code != "not_found":
+                    raise
+                raise FlexError(
+                    "not_found", f"{request.api_key.name[:120]} does not exist.", field="name"
+                ) from None
+            answer = _api_key(info)
+            return answer, answer
+
+        return await idempotent(
+            self._requests,
+            org,
+            _SCOPE + "UpdateApiKey",
+            request.request_id,
+            accounts_pb2.ApiKey.FromString,
             produce,
         )
 

@@ -7,7 +7,14 @@ from typing import Final
 
 from flexinference.v1 import types_pb2
 
-from flexgrpc.domain import FixedTier, ProviderRoute, RaceOutcome, ServedTier, Surface
+from flexgrpc.domain import (
+    FixedTier,
+    ProviderRoute,
+    RaceOutcome,
+    ServedTier,
+    StartWithinSource,
+    Surface,
+)
 
 SURFACES: Final[Mapping[Surface, types_pb2.Surface.ValueType]] = {
     Surface.RESPONSES: types_pb2.SURFACE_RESPONSES,
@@ -49,4 +56,10 @@ FIXED_TIERS: Final[Mapping[FixedTier, types_pb2.StartTier.ValueType]] = {
     FixedTier.DEFAULT: types_pb2.START_TIER_DEFAULT,
     FixedTier.PRIORITY: types_pb2.START_TIER_PRIORITY,
     FixedTier.AUTO: types_pb2.START_TIER_AUTO,
+}
+
+START_WITHIN_SOURCES: Final[Mapping[StartWithinSource, types_pb2.StartWithinSource.ValueType]] = {
+    StartWithinSource.BODY: types_pb2.START_WITHIN_SOURCE_BODY,
+    StartWithinSource.HEADER: types_pb2.START_WITHIN_SOURCE_HEADER,
+    StartWithinSource.KEY_DEFAULT: types_pb2.START_WITHIN_SOURCE_KEY_DEFAULT,
 }

@@ -17,12 +17,23 @@ from flexgrpc.api.enums import OUTCOMES, ROUTES, SERVED_TIERS, SURFACE_OF
 from flexgrpc.domain import Cost, RequestRecord, Surface
 from flexgrpc.errors import FlexError
 from flexgrpc.routing.router import Chunk, Completed, Part, Router, Settled
+from flexgrpc.routing.start_within import HEADER as START_WITHIN_HEADER
 
 TIER_HEADER = "x-flexinference-tier"
 REQUEST_ID_HEADER = "x-flexinference-request-id"
 COST_HEADER = "x-flexinference-cost"
 SAVINGS_HEADER = "x-flexinference-savings"
 COMMISSION_HEADER = "x-flexinference-commission"
+START_WITHIN_SOURCE_HEADER = "x-flexinference-start-within-source"
+RETRIES_HEADER = "x-flexinference-retries"
+
+
+def start_within_header(context: Any) -> str | None:
+    """The call's ``x-flexinference-start-within`` metadata (the REST header), if sent."""
+    for key, value in context.invocation_metadata() or ():
+        if key == START_WITHIN_HEADER:
+            return value if isinstance(value, str) else value.decode("latin-1")
+    return None
 
 
 def money_metadata(money: Cost) -> tuple[tuple[str, str], ...]:
@@ -37,8 +48,16 @@ def money_metadata(money: Cost) -> tuple[tuple[str, str], ...]:
 
 
 def settled_metadata(part: Settled) -> tuple[tuple[str, str], ...]:
-    """Initial metadata once the race settled; a non-streamed answer's money is final here."""
-    pairs = ((REQUEST_ID_HEADER, part.request_id), (TIER_HEADER, part.served_tier.value))
+    """Initial metadata once the race settled; a non-streamed answer's money is final here.
+
+    Retries happen only before the first byte, so their count is final here too.
+    """
+    pairs = (
+        (REQUEST_ID_HEADER, part.request_id),
+        (TIER_HEADER, part.served_tier.value),
+        (START_WITHIN_SOURCE_HEADER, part.start_within_source.value),
+        (RETRIES_HEADER, str(part.retries)),
+    )
     if part.cost is not None:
         return pairs + money_metadata(part.cost)
     return pairs
@@ -117,7 +136,9 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
         self, surface: Surface, request: Any, context: Any
     ) -> AsyncIterator[httpbody_pb2.HttpBody]:
         controls = request.routing if request.HasField("routing") else None
-        parts = self._router.route(surface, request.body.data, current_principal(), controls)
+        parts = self._router.route(
+            surface, request.body.data, current_principal(), controls, start_within_header(context)
+        )
         content_type = "application/json"
         async with contextlib.aclosing(parts):
             async for part in parts:
@@ -154,7 +175,10 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
             yield message
 
     def _typed_parts(
-        self, request: route_pb2.RouteRequest | route_pb2.StreamRouteRequest, stream: bool
+        self,
+        request: route_pb2.RouteRequest | route_pb2.StreamRouteRequest,
+        context: Any,
+        stream: bool,
     ) -> AsyncGenerator[Part, None]:
         surface = SURFACE_OF.get(request.surface)
         if surface is None:
@@ -164,18 +188,21 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
                 "SURFACE_MESSAGES or SURFACE_INTERACTIONS.",
                 field="surface",
             )
-        if not request.HasField("routing"):
+        principal, header = current_principal(), start_within_header(context)
+        named = request.HasField("routing") or header is not None
+        if not named and not principal.default_start_within:
             raise FlexError(
                 "missing_start_within",
                 "routing.start_within is required: a tier (START_TIER_DEFAULT, …) or a "
-                "flex_window Duration between 5s and 600s, for example `30s`.",
+                "flex_window Duration between 5s and 600s, for example `30s` (or send the "
+                f"{START_WITHIN_HEADER} metadata, or use an API key with a default).",
                 field="routing.start_within",
             )
         body = _typed_body(request, stream)
-        return self._router.route(surface, body, current_principal(), request.routing)
+        return self._router.route(surface, body, principal, request.routing, header)
 
     async def Route(self, request: route_pb2.RouteRequest, context: Any) -> route_pb2.RouteResponse:
-        parts = self._typed_parts(request, stream=False)
+        parts = self._typed_parts(request, context, stream=False)
         answer = b""
         result = types_pb2.RoutingResult()
         async with contextlib.aclosing(parts):
@@ -192,7 +219,7 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
     async def StreamRoute(
         self, request: route_pb2.StreamRouteRequest, context: Any
     ) -> AsyncIterator[route_pb2.StreamRouteResponse]:
-        parts = self._typed_parts(request, stream=True)
+        parts = self._typed_parts(request, context, stream=True)
         async with contextlib.aclosing(parts):
             async for part in parts:
                 if isinstance(part, Settled):

@@ -20,6 +20,7 @@ from flexgrpc.api.enums import (
     ROUTES,
     SERVED_TIER_OF,
     SERVED_TIERS,
+    START_WITHIN_SOURCES,
     SURFACES,
 )
 from flexgrpc.api.pagination import decode_token, encode_token, page_size, time_cursor
@@ -90,6 +91,12 @@ def record_message(r: RequestRecord) -> usage_pb2.UsageRecord:
         provider_service_tier=r.provider_service_tier,
         outcome=OUTCOMES[r.outcome],
         flex_attempts=r.flex_attempts,
+        start_within_source=(
+            START_WITHIN_SOURCES[r.start_within_source]
+            if r.start_within_source is not None
+            else types_pb2.START_WITHIN_SOURCE_UNSPECIFIED
+        ),
+        retries=r.retries,
         tokens=types_pb2.TokenCounts(
             uncached_input_tokens=tokens.uncached_input,
             cached_input_tokens=tokens.cached_input,

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -110,6 +111,8 @@ class ApiKey(Base):
     display_prefix: Mapped[str] = mapped_column(String(32))
     create_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     revoke_time: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    #: The ``start_within`` of this key's requests that name none (the body field's grammar).
+    default_start_within: Mapped[str | None] = mapped_column(String(16))
 
 
 class ProviderKey(Base):
@@ -157,6 +160,10 @@ class UsageRecord(Base):
     provider_service_tier: Mapped[str] = mapped_column(String(32))
     outcome: Mapped[str] = mapped_column(String(16))
     flex_attempts: Mapped[int] = mapped_column(Integer)
+    #: ``body`` / ``header`` / ``key_default``; ``""`` when not known (or written before 0006).
+    start_within_source: Mapped[str] = mapped_column(String(16), server_default=text("''"))
+    #: How many times the settled tier was asked again (the caller's ``retry`` policy).
+    retries: Mapped[int] = mapped_column(Integer, server_default="0")
     time_to_start_ms: Mapped[int | None] = mapped_column(Integer)
     fallback_after_ms: Mapped[float | None] = mapped_column(Float)
     uncached_input_tokens: Mapped[int] = mapped_column(BigInteger)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from flexgrpc.domain.surfaces import Provider, ProviderRoute, Surface
-from flexgrpc.domain.tiers import StartWithin
+from flexgrpc.domain.tiers import StartWithin, StartWithinSource
 
 #: The router's own body fields (SPEC §2): removed before a body goes upstream or is translated.
 ROUTER_FIELDS: Final = frozenset({"start_within", "provider", "retry", "include_cost"})
@@ -52,3 +52,5 @@ class RouteJob:
     include_cost: bool = False
     #: ``time.monotonic()`` when the router received the request: the race window starts here.
     received_at: float = 0.0
+    #: Where ``start_within`` came from (body or typed field, header, the key's default).
+    start_within_source: StartWithinSource = StartWithinSource.BODY

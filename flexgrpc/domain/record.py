@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from flexgrpc.domain.surfaces import Provider, ProviderRoute, Surface
-from flexgrpc.domain.tiers import ServedTier, StartWithin
+from flexgrpc.domain.tiers import ServedTier, StartWithin, StartWithinSource
 
 
 class RaceOutcome(enum.StrEnum):
@@ -131,10 +131,14 @@ class RequestRecord:
     provider: Provider | None = None
     route: ProviderRoute | None = None
     requested: StartWithin | None = None
+    #: Where ``requested`` came from; ``None`` when the request failed before it was known.
+    start_within_source: StartWithinSource | None = None
     served_tier: ServedTier = ServedTier.UNKNOWN
     #: The provider's own word for the tier that served (``"default"``, ``"flex"``, …).
     provider_service_tier: str = ""
     flex_attempts: int = 0
+    #: How many times the settled tier was asked again (the caller's ``retry`` policy).
+    retries: int = 0
     time_to_start_ms: int | None = None
     #: For a race that fell back: when, after receipt, the standard tier was dispatched.
     fallback_after_ms: float | None = None

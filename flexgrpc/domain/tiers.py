@@ -62,6 +62,20 @@ class StartWithin:
         return self.window_ms is not None
 
 
+class StartWithinSource(enum.StrEnum):
+    """Where a request's ``start_within`` came from (SPEC §2.1), most specific first.
+
+    The values are what ``x-flexinference-start-within-source`` says and the ledger stores.
+    """
+
+    #: The request itself: the JSON body's ``start_within`` or the typed ``routing`` controls.
+    BODY = "body"
+    #: The ``x-flexinference-start-within`` request header (gRPC metadata).
+    HEADER = "header"
+    #: The default stored on the API key the request was made with.
+    KEY_DEFAULT = "key_default"
+
+
 #: The provider's own ``service_tier`` value for each tier it has. A tier missing here does not
 #: exist on that provider.
 SERVICE_TIER_VALUES: Final[Mapping[Provider, Mapping[UpstreamTier, str]]] = {

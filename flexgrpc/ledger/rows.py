@@ -26,6 +26,7 @@ from flexgrpc.domain import (
     RequestRecord,
     ServedTier,
     StartWithin,
+    StartWithinSource,
     Surface,
     TokenCounts,
 )
@@ -38,7 +39,8 @@ _REASON_KEY: Final = "commission_reason"
 COLUMNS: Final = (
     "request_id", "organization_id", "api_key_id", "surface", "model", "provider", "route",
     "requested", "served_tier", "provider_service_tier", "outcome", "flex_attempts",
-    "time_to_start_ms", "fallback_after_ms", "uncached_input_tokens", "cached_input_tokens",
+    "start_within_source", "retries", "time_to_start_ms", "fallback_after_ms",
+    "uncached_input_tokens", "cached_input_tokens",
     "cache_write_tokens", "output_tokens", "reasoning_tokens", "priced", "actual_nano_usd",
     "standard_nano_usd", "savings_nano_usd", "commission_nano_usd", "prices", "error_code",
     "create_time", "create_day", "complete_time",
@@ -90,6 +92,8 @@ def values(record: RequestRecord) -> tuple[Any, ...]:
         record.provider_service_tier,
         record.outcome.value,
         record.flex_attempts,
+        record.start_within_source.value if record.start_within_source is not None else "",
+        record.retries,
         record.time_to_start_ms,
         record.fallback_after_ms,
         tokens.uncached_input,
@@ -139,6 +143,8 @@ def record_of(row: UsageRecord) -> RequestRecord:
         served_tier=_enum(ServedTier, row.served_tier) or ServedTier.UNKNOWN,
         provider_service_tier=row.provider_service_tier,
         flex_attempts=row.flex_attempts,
+        start_within_source=_enum(StartWithinSource, row.start_within_source),
+        retries=row.retries,
         time_to_start_ms=row.time_to_start_ms,
         fallback_after_ms=row.fallback_after_ms,
         tokens=TokenCounts(

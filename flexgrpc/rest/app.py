@@ -41,8 +41,11 @@ Send = Callable[[Event], Awaitable[None]]
 #: `x-goog-api-key`. All become gRPC `authorization: Bearer …`.
 _KEY_HEADERS = (b"x-api-key", b"x-goog-api-key")
 #: Request headers passed on as gRPC metadata, for the methods that read them (the webhook's
-#: signature; `anthropic-version`, which picks the Anthropic shape of the model list).
-_FORWARDED_HEADERS = frozenset({b"stripe-signature", b"anthropic-version"})
+#: signature; `anthropic-version`, which picks the Anthropic shape of the model list;
+#: `x-flexinference-start-within`, for clients that cannot add a body field).
+_FORWARDED_HEADERS = frozenset(
+    {b"stripe-signature", b"anthropic-version", b"x-flexinference-start-within"}
+)
 _FLEX_PREFIX = "x-flexinference-"
 _SSE_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 _CLOSE = (b"connection", b"close")
@@ -126,6 +129,17 @@ def _ascii(value: bytes) -> str | None:
     return value.decode() if value.isascii() and value.decode().isprintable() else None
 
 
+def _metadata_text(value: bytes) -> str:
+    """A forwarded header as printable ASCII metadata: escaped rather than dropped, so that a
+    start_within header with other bytes still arrives, to be refused as invalid, not read as
+    absent."""
+    ascii_value = _ascii(value)
+    if ascii_value is not None:
+        return ascii_value
+    escaped = value.decode("latin-1").encode("ascii", "backslashreplace").decode()
+    return "".join(ch if ch.isprintable() else "?" for ch in escaped)
+
+
 def _seconds(value: bytes) -> float | None:
     """A positive number of seconds, else ``None`` (no deadline)."""
     try:
@@ -196,9 +210,7 @@ class _Head:
             elif name == b"x-server-timeout":  # google-genai sends its client timeout here
                 head.timeout = _seconds(value)
             elif name in _FORWARDED_HEADERS:
-                forwarded = _ascii(value)
-                if forwarded is not None:
-                    head.forwarded.append((name.decode(), forwarded))
+                head.forwarded.append((name.decode(), _metadata_text(value)))
         return head
 
     def metadata(self, peer: str, token: str) -> list[tuple[str, str]]:

@@ -35,6 +35,10 @@ class RaceProgress:
     """What the race has done so far; readable even when it fails or is cancelled."""
 
     flex_attempts: int = 0
+    #: Re-sends of the settled tier under the caller's ``retry`` policy (the
+    #: ``x-flexinference-retries`` header); flex attempts and a switch to the next route in the
+    #: chain are not retries.
+    retries: int = 0
     route: ProviderRoute | None = None
     tier: UpstreamTier | None = None
     fell_back_at: float | None = None
@@ -241,6 +245,7 @@ class FlexRace:
                         delay = retry_delay(job.retry, attempt, self._rng, self._retry_base_s)
                         hinted = error.retry_after_s()
                         await asyncio.sleep(max(delay, hinted or 0.0))
+                        progress.retries += 1
                         continue
                     break
                 except BaseException:

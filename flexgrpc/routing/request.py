@@ -6,8 +6,10 @@ error (SPEC §2 "Validation order"):
 0. size (``request_too_large``), then UTF-8 JSON object (``invalid_json``);
 1. ``model``: a non-empty string (``missing_model``) that names a provider
    (``unsupported_model``); every surface reaches every provider;
-2. ``start_within``: given in exactly one place (``invalid_argument``), given at all
-   (``missing_start_within``), then its grammar (``invalid_start_within``);
+2. ``start_within``: given in exactly one place in the request (``invalid_argument``), the
+   ``x-flexinference-start-within`` header's grammar when one was sent, given anywhere
+   (``missing_start_within``), then its grammar (``invalid_start_within``); precedence: the
+   body or typed field, then the header, then the API key's default (SPEC §2.1);
 3. ``service_tier`` absent (``service_tier_not_allowed``);
 4. the tier against the model (``flex_unsupported_for_anthropic``, ``model_not_flex_capable``,
    ``auto_unsupported_for_gemini``);
@@ -47,6 +49,7 @@ from flexgrpc.domain import (
     RetryPolicy,
     RouteJob,
     StartWithin,
+    StartWithinSource,
     Surface,
 )
 from flexgrpc.errors import FlexError
@@ -55,11 +58,13 @@ from flexgrpc.routing.start_within import (
     FIELD as START_WITHIN_FIELD,
 )
 from flexgrpc.routing.start_within import (
+    HEADER,
     TYPED_TIER_FIELD,
     TYPED_WINDOW_FIELD,
     describe_value,
     from_controls,
     json_type_name,
+    parse_header_start_within,
     parse_start_within,
     preview_value,
 )
@@ -67,6 +72,8 @@ from flexgrpc.routing.start_within import (
 DEFAULT_MAX_BODY_BYTES: Final = 1_000_000
 
 
+#: The field later errors name when the API key's default applied (e.g. a window on Claude).
+KEY_DEFAULT_FIELD: Final = "api_key.default_start_within"
 MAX_ROUTES: Final = 3
 MAX_RETRIES: Final = 5
 RETRY_KEYS: Final = ("count", "backoff", "jitter")
@@ -143,6 +150,8 @@ def parse_request(
     request_id: str,
     received_at: float,
     controls: types_pb2.RoutingControls | None = None,
+    header_start_within: str | None = None,
+    key_start_within: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     flex_models: FlexModels = NO_FLEX_MODELS,
 ) -> RouteJob:
@@ -152,13 +161,18 @@ def parse_request(
     (each control may come from the body or from ``controls``, never both). ``received_at`` is
     the ``time.monotonic()`` of receipt: the flex race window starts there. ``flex_models`` says
     which models may race (the server passes its loaded price catalog).
+    ``header_start_within`` is the ``x-flexinference-start-within`` header (gRPC metadata) and
+    ``key_start_within`` the default stored on the caller's API key, both in the body field's
+    grammar; they apply, in that order, only when the request itself names no start_within.
     """
     check_body_size(len(body), max_body_bytes)
     document = _json_object(surface, body)
     typed = controls if controls is not None else types_pb2.RoutingControls()
 
     model, provider = _model(surface, document)
-    start_within, start_field = _start_within(document, typed)
+    start_within, start_field, source = _start_within(
+        document, typed, header_start_within, key_start_within
+    )
     if "service_tier" in document:
         raise FlexError(
             "service_tier_not_allowed",
@@ -186,6 +200,7 @@ def parse_request(
         retry=retry,
         include_cost=include_cost,
         received_at=received_at,
+        start_within_source=source,
     )
 
 
@@ -272,9 +287,16 @@ def _model(surface: Surface, document: dict[str, Any]) -> tuple[str, Provider]:
 
 
 def _start_within(
-    document: dict[str, Any], typed: types_pb2.RoutingControls
-) -> tuple[StartWithin, str]:
-    """The request's ``StartWithin`` and the field it came from (for later errors)."""
+    document: dict[str, Any],
+    typed: types_pb2.RoutingControls,
+    header: str | None,
+    key_default: str | None,
+) -> tuple[StartWithin, str, StartWithinSource]:
+    """The request's ``StartWithin``, the field it came from (for later errors) and its source.
+
+    A header that was sent is checked even when the body overrides it: a client's default that
+    could never work should fail on its first request, not on the first one without a body field.
+    """
     which = typed.WhichOneof("start_within")
     typed_field = TYPED_TIER_FIELD if which == "tier" else TYPED_WINDOW_FIELD
     if START_WITHIN_FIELD in document and which is not None:
@@ -284,19 +306,27 @@ def _start_within(
             f"one place only (remove it from the body, or leave {typed_field} unset).",
             field=START_WITHIN_FIELD,
         )
+    from_header = parse_header_start_within(header) if header is not None else None
     if START_WITHIN_FIELD in document:
-        return parse_start_within(document[START_WITHIN_FIELD]), START_WITHIN_FIELD
-    parsed = from_controls(typed)
-    if parsed is None:
-        raise FlexError(
-            "missing_start_within",
-            'start_within is required and has no default: add "start_within": "00h-00m-30s" '
-            "to race the cheaper flex tier for up to 30 s before falling back to standard, or "
-            '"default", "priority" or "auto" for one fixed tier (gRPC callers may set '
-            "routing.tier or routing.flex_window instead).",
-            field=START_WITHIN_FIELD,
-        )
-    return parsed, typed_field
+        in_body = parse_start_within(document[START_WITHIN_FIELD])
+        return in_body, START_WITHIN_FIELD, StartWithinSource.BODY
+    typed_value = from_controls(typed)
+    if typed_value is not None:
+        return typed_value, typed_field, StartWithinSource.BODY
+    if from_header is not None:
+        return from_header, HEADER, StartWithinSource.HEADER
+    if key_default is not None:
+        # Checked when it was stored; parsed again so that a row edited by hand cannot slip by.
+        return parse_start_within(key_default), KEY_DEFAULT_FIELD, StartWithinSource.KEY_DEFAULT
+    raise FlexError(
+        "missing_start_within",
+        'start_within is required and has no default: add "start_within": "00h-00m-30s" '
+        "to race the cheaper flex tier for up to 30 s before falling back to standard, or "
+        '"default", "priority" or "auto" for one fixed tier (gRPC callers may set '
+        "routing.tier or routing.flex_window instead; clients that cannot add a body field "
+        f"may send the {HEADER} header, or use an API key with a default start_within).",
+        field=START_WITHIN_FIELD,
+    )
 
 
 # ---- 4. tier against model ----------------------------------------------------------------

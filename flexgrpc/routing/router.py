@@ -30,6 +30,7 @@ from flexgrpc.domain import (
     RequestRecord,
     RouteJob,
     ServedTier,
+    StartWithinSource,
     Surface,
     TokenCounts,
 )
@@ -66,6 +67,9 @@ class Settled:
     flex_attempts: int
     time_to_start_s: float
     content_type: str
+    #: Where ``start_within`` came from, and how many times the settled tier was asked again.
+    start_within_source: StartWithinSource
+    retries: int
     #: The request's cost, final when the answer is not streamed (``None`` for a stream: it is
     #: known only at the stream's end).
     cost: Cost | None
@@ -231,10 +235,13 @@ class Router:
         body: bytes,
         principal: Principal,
         controls: types_pb2.RoutingControls | None = None,
+        header_start_within: str | None = None,
     ) -> AsyncGenerator[Part, None]:
+        """The parts of one answer. ``header_start_within`` is the ``x-flexinference-start-within``
+        header (gRPC metadata); the principal's key may carry a default ``start_within``."""
         # The run's own generator, not one wrapped around it: each part of each answer would
         # pass through every wrapping generator level.
-        return _Run(self._services, surface, principal).parts(body, controls)
+        return _Run(self._services, surface, principal).parts(body, controls, header_start_within)
 
 
 def cost_view(cost: Cost) -> CostView:
@@ -280,7 +287,7 @@ class _Run:
         self.durable = False
 
     async def parts(
-        self, body: bytes, controls: types_pb2.RoutingControls | None
+        self, body: bytes, controls: types_pb2.RoutingControls | None, header: str | None
     ) -> AsyncGenerator[Part, None]:
         services = self.services
         in_flight = services.in_flight
@@ -292,6 +299,8 @@ class _Run:
                 request_id=self.request_id,
                 received_at=self.received_at,
                 controls=controls,
+                header_start_within=header,
+                key_start_within=self.principal.default_start_within,
                 max_body_bytes=services.max_body_bytes,
                 flex_models=services.flex_models,
             )
@@ -384,6 +393,8 @@ class _Run:
             time_to_start_s=settlement.time_to_start_s,
             content_type="text/event-stream" if job.stream else "application/json",
             cost=cost,
+            start_within_source=job.start_within_source,
+            retries=self.progress.retries,
         )
 
     def _shown_cost(self, job: RouteJob) -> CostView | None:
@@ -425,6 +436,8 @@ class _Run:
                 else None
             ),
             requested=job.start_within if job is not None else None,
+            start_within_source=job.start_within_source if job is not None else None,
+            retries=progress.retries,
             served_tier=self.served,
             provider_service_tier=self.provider_tier,
             flex_attempts=progress.flex_attempts,

@@ -8,7 +8,9 @@ silently reinterprets a deadline is worse than one that asks for the right spell
 
 gRPC callers may give the same thing as ``RoutingControls.tier`` or ``RoutingControls.flex_window``
 (a ``google.protobuf.Duration``, whole milliseconds only); both spellings build the same
-``StartWithin``.
+``StartWithin``. Clients that cannot add a body field (the Vercel AI SDK drops unknown ones) send
+the same grammar in the ``x-flexinference-start-within`` header or gRPC metadata, or use an API
+key that stores a default in it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from flexgrpc.domain import FixedTier, StartWithin
 from flexgrpc.errors import FlexError
 
 FIELD: Final = "start_within"
+#: The request header (REST) and gRPC metadata key that carries the same value.
+HEADER: Final = "x-flexinference-start-within"
 #: The field path of the typed spelling in a gRPC request (``Create*Request.routing``).
 TYPED_TIER_FIELD: Final = "routing.tier"
 TYPED_WINDOW_FIELD: Final = "routing.flex_window"
@@ -161,6 +165,26 @@ def _why_malformed(value: str) -> str:
     if not value:
         return "start_within is an empty string"
     return f"start_within {shown} is not a recognised value"
+
+
+def parse_header_start_within(value: str) -> StartWithin:
+    """The ``StartWithin`` of the ``x-flexinference-start-within`` header: the body's grammar,
+    with errors that name the header (``field`` is the header's name)."""
+    try:
+        return parse_start_within(value)
+    except FlexError as error:
+        message = error.message.replace("start_within", f"the {HEADER} header", 1)
+        raise FlexError(error.code, message, field=HEADER) from None
+
+
+def check_default_start_within(value: str, *, field: str) -> str:
+    """``value`` if it is a valid ``start_within`` to store as an API key's default."""
+    try:
+        parse_start_within(value)
+    except FlexError as error:
+        message = error.message.replace("start_within", "default_start_within", 1)
+        raise FlexError(error.code, message, field=field) from None
+    return value
 
 
 def from_controls(controls: types_pb2.RoutingControls) -> StartWithin | None:

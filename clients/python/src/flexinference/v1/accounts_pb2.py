@@ -31,7 +31,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x66lexinference/v1/accounts.proto\x12\x10\x66lexinference.v1\x1a\x1e\x66lexinference/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x01\n\x0cOrganization\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rprovider_keys\x18\x03 \x03(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:]\xea\x41Z\n\x1d\x66lexinference.v1/Organization\x12\x1corganizations/{organization}*\rorganizations2\x0corganization\"\x87\x02\n\x06\x41piKey\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1c\n\x0e\x64isplay_prefix\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:]\xea\x41Z\n\x17\x66lexinference.v1/ApiKey\x12.organizations/{organization}/apiKeys/{api_key}*\x07\x61piKeys2\x06\x61piKey\"N\n\x16GetOrganizationRequest\x12\x34\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\n\x1d\x66lexinference.v1/Organization\"y\n\x12ListApiKeysRequest\x12\x30\n\x06parent\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\x12\x17\x66lexinference.v1/ApiKey\x12\x17\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"f\n\x13ListApiKeysResponse\x12\x30\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x18.flexinference.v1.ApiKeyB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fnext_page_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"\xa8\x01\n\x19UpdateOrganizationRequest\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32\x1e.flexinference.v1.OrganizationB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"a\n\x13\x43reateApiKeyRequest\x12\x30\n\x06parent\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\x12\x17\x66lexinference.v1/ApiKey\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"]\n\x14\x43reateApiKeyResponse\x12/\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x18.flexinference.v1.ApiKeyB\x04\xe2\x41\x01\x03\x12\x14\n\x06secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"_\n\x13RevokeApiKeyRequest\x12.\n\x04name\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\n\x17\x66lexinference.v1/ApiKey\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\x83\x02\n\x0bProviderKey\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x16\n\x08provider\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x66ingerprint\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:v\xea\x41s\n\x1c\x66lexinference.v1/ProviderKey\x12\x38organizations/{organization}/providerKeys/{provider_key}*\x0cproviderKeys2\x0bproviderKey\"P\n\x17ListProviderKeysRequest\x12\x35\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\x12\x1c\x66lexinference.v1/ProviderKey\"V\n\x18ListProviderKeysResponse\x12:\n\rprovider_keys\x18\x01 \x03(\x0b\x32\x1d.flexinference.v1.ProviderKeyB\x04\xe2\x41\x01\x03\"}\n\x15SetProviderKeyRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1c\x66lexinference.v1/ProviderKey\x12\x15\n\x06secret\x18\x02 \x01(\tB\x05\xe2\x41\x02\x02\x04\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"i\n\x18\x44\x65leteProviderKeyRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1c\x66lexinference.v1/ProviderKey\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x32\xcc\t\n\x0e\x41\x63\x63ountService\x12\x85\x01\n\x0fGetOrganization\x12(.flexinference.v1.GetOrganizationRequest\x1a\x1e.flexinference.v1.Organization\"(\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=organizations/*}\x12\x8e\x01\n\x0bListApiKeys\x12$.flexinference.v1.ListApiKeysRequest\x1a%.flexinference.v1.ListApiKeysResponse\"2\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=organizations/*}/apiKeys\x12\xa6\x01\n\x12UpdateOrganization\x12+.flexinference.v1.UpdateOrganizationRequest\x1a\x1e.flexinference.v1.Organization\"C\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x37\x32\'/v1/{organization.name=organizations/*}:\x0corganization\x12\x94\x01\n\x0c\x43reateApiKey\x12%.flexinference.v1.CreateApiKeyRequest\x1a&.flexinference.v1.CreateApiKeyResponse\"5\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02)\"$/v1/{parent=organizations/*}/apiKeys:\x01*\x12\x8d\x01\n\x0cRevokeApiKey\x12%.flexinference.v1.RevokeApiKeyRequest\x1a\x18.flexinference.v1.ApiKey\"<\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x30\"+/v1/{name=organizations/*/apiKeys/*}:revoke:\x01*\x12\xa2\x01\n\x10ListProviderKeys\x12).flexinference.v1.ListProviderKeysRequest\x1a*.flexinference.v1.ListProviderKeysResponse\"7\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02+\x12)/v1/{parent=organizations/*}/providerKeys\x12\x98\x01\n\x0eSetProviderKey\x12\'.flexinference.v1.SetProviderKeyRequest\x1a\x1d.flexinference.v1.ProviderKey\">\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x32\"-/v1/{name=organizations/*/providerKeys/*}:set:\x01*\x12\x90\x01\n\x11\x44\x65leteProviderKey\x12*.flexinference.v1.DeleteProviderKeyRequest\x1a\x16.google.protobuf.Empty\"7\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02+*)/v1/{name=organizations/*/providerKeys/*}B\x18\n\x14\x64\x65v.flexinference.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x66lexinference/v1/accounts.proto\x12\x10\x66lexinference.v1\x1a\x1e\x66lexinference/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x01\n\x0cOrganization\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rprovider_keys\x18\x03 \x03(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:]\xea\x41Z\n\x1d\x66lexinference.v1/Organization\x12\x1corganizations/{organization}*\rorganizations2\x0corganization\"\xab\x02\n\x06\x41piKey\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1c\n\x0e\x64isplay_prefix\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\"\n\x14\x64\x65\x66\x61ult_start_within\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01:]\xea\x41Z\n\x17\x66lexinference.v1/ApiKey\x12.organizations/{organization}/apiKeys/{api_key}*\x07\x61piKeys2\x06\x61piKey\"N\n\x16GetOrganizationRequest\x12\x34\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\n\x1d\x66lexinference.v1/Organization\"y\n\x12ListApiKeysRequest\x12\x30\n\x06parent\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\x12\x17\x66lexinference.v1/ApiKey\x12\x17\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"f\n\x13ListApiKeysResponse\x12\x30\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x18.flexinference.v1.ApiKeyB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fnext_page_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"\xa8\x01\n\x19UpdateOrganizationRequest\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32\x1e.flexinference.v1.OrganizationB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"\x85\x01\n\x13\x43reateApiKeyRequest\x12\x30\n\x06parent\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\x12\x17\x66lexinference.v1/ApiKey\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\"\n\x14\x64\x65\x66\x61ult_start_within\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"\x97\x01\n\x13UpdateApiKeyRequest\x12/\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x18.flexinference.v1.ApiKeyB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"]\n\x14\x43reateApiKeyResponse\x12/\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x18.flexinference.v1.ApiKeyB\x04\xe2\x41\x01\x03\x12\x14\n\x06secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"_\n\x13RevokeApiKeyRequest\x12.\n\x04name\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\n\x17\x66lexinference.v1/ApiKey\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\x83\x02\n\x0bProviderKey\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x16\n\x08provider\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x66ingerprint\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:v\xea\x41s\n\x1c\x66lexinference.v1/ProviderKey\x12\x38organizations/{organization}/providerKeys/{provider_key}*\x0cproviderKeys2\x0bproviderKey\"P\n\x17ListProviderKeysRequest\x12\x35\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\x12\x1c\x66lexinference.v1/ProviderKey\"V\n\x18ListProviderKeysResponse\x12:\n\rprovider_keys\x18\x01 \x03(\x0b\x32\x1d.flexinference.v1.ProviderKeyB\x04\xe2\x41\x01\x03\"}\n\x15SetProviderKeyRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1c\x66lexinference.v1/ProviderKey\x12\x15\n\x06secret\x18\x02 \x01(\tB\x05\xe2\x41\x02\x02\x04\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"i\n\x18\x44\x65leteProviderKeyRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1c\x66lexinference.v1/ProviderKey\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x32\xe3\n\n\x0e\x41\x63\x63ountService\x12\x85\x01\n\x0fGetOrganization\x12(.flexinference.v1.GetOrganizationRequest\x1a\x1e.flexinference.v1.Organization\"(\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=organizations/*}\x12\x8e\x01\n\x0bListApiKeys\x12$.flexinference.v1.ListApiKeysRequest\x1a%.flexinference.v1.ListApiKeysResponse\"2\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=organizations/*}/apiKeys\x12\xa6\x01\n\x12UpdateOrganization\x12+.flexinference.v1.UpdateOrganizationRequest\x1a\x1e.flexinference.v1.Organization\"C\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x37\x32\'/v1/{organization.name=organizations/*}:\x0corganization\x12\x94\x01\n\x0c\x43reateApiKey\x12%.flexinference.v1.CreateApiKeyRequest\x1a&.flexinference.v1.CreateApiKeyResponse\"5\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02)\"$/v1/{parent=organizations/*}/apiKeys:\x01*\x12\x94\x01\n\x0cUpdateApiKey\x12%.flexinference.v1.UpdateApiKeyRequest\x1a\x18.flexinference.v1.ApiKey\"C\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x37\x32,/v1/{api_key.name=organizations/*/apiKeys/*}:\x07\x61pi_key\x12\x8d\x01\n\x0cRevokeApiKey\x12%.flexinference.v1.RevokeApiKeyRequest\x1a\x18.flexinference.v1.ApiKey\"<\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x30\"+/v1/{name=organizations/*/apiKeys/*}:revoke:\x01*\x12\xa2\x01\n\x10ListProviderKeys\x12).flexinference.v1.ListProviderKeysRequest\x1a*.flexinference.v1.ListProviderKeysResponse\"7\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02+\x12)/v1/{parent=organizations/*}/providerKeys\x12\x98\x01\n\x0eSetProviderKey\x12\'.flexinference.v1.SetProviderKeyRequest\x1a\x1d.flexinference.v1.ProviderKey\">\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x32\"-/v1/{name=organizations/*/providerKeys/*}:set:\x01*\x12\x90\x01\n\x11\x44\x65leteProviderKey\x12*.flexinference.v1.DeleteProviderKeyRequest\x1a\x16.google.protobuf.Empty\"7\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02+*)/v1/{name=organizations/*/providerKeys/*}B\x18\n\x14\x64\x65v.flexinference.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -57,6 +57,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APIKEY'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_APIKEY'].fields_by_name['revoke_time']._loaded_options = None
   _globals['_APIKEY'].fields_by_name['revoke_time']._serialized_options = b'\342A\001\003'
+  _globals['_APIKEY'].fields_by_name['default_start_within']._loaded_options = None
+  _globals['_APIKEY'].fields_by_name['default_start_within']._serialized_options = b'\342A\001\001'
   _globals['_APIKEY']._loaded_options = None
   _globals['_APIKEY']._serialized_options = b'\352AZ\n\027flexinference.v1/ApiKey\022.organizations/{organization}/apiKeys/{api_key}*\007apiKeys2\006apiKey'
   _globals['_GETORGANIZATIONREQUEST'].fields_by_name['name']._loaded_options = None
@@ -81,6 +83,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\031\022\027flexinference.v1/ApiKey'
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
+  _globals['_CREATEAPIKEYREQUEST'].fields_by_name['default_start_within']._loaded_options = None
+  _globals['_CREATEAPIKEYREQUEST'].fields_by_name['default_start_within']._serialized_options = b'\342A\001\001'
+  _globals['_UPDATEAPIKEYREQUEST'].fields_by_name['api_key']._loaded_options = None
+  _globals['_UPDATEAPIKEYREQUEST'].fields_by_name['api_key']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEAPIKEYREQUEST'].fields_by_name['update_mask']._loaded_options = None
+  _globals['_UPDATEAPIKEYREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEAPIKEYREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_UPDATEAPIKEYREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001'
   _globals['_CREATEAPIKEYRESPONSE'].fields_by_name['api_key']._loaded_options = None
   _globals['_CREATEAPIKEYRESPONSE'].fields_by_name['api_key']._serialized_options = b'\342A\001\003'
   _globals['_CREATEAPIKEYRESPONSE'].fields_by_name['secret']._loaded_options = None
@@ -121,6 +131,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACCOUNTSERVICE'].methods_by_name['UpdateOrganization']._serialized_options = b'\212\316\030\002\010\003\202\323\344\223\00272\'/v1/{organization.name=organizations/*}:\014organization'
   _globals['_ACCOUNTSERVICE'].methods_by_name['CreateApiKey']._loaded_options = None
   _globals['_ACCOUNTSERVICE'].methods_by_name['CreateApiKey']._serialized_options = b'\212\316\030\002\010\003\202\323\344\223\002)\"$/v1/{parent=organizations/*}/apiKeys:\001*'
+  _globals['_ACCOUNTSERVICE'].methods_by_name['UpdateApiKey']._loaded_options = None
+  _globals['_ACCOUNTSERVICE'].methods_by_name['UpdateApiKey']._serialized_options = b'\212\316\030\002\010\003\202\323\344\223\00272,/v1/{api_key.name=organizations/*/apiKeys/*}:\007api_key'
   _globals['_ACCOUNTSERVICE'].methods_by_name['RevokeApiKey']._loaded_options = None
   _globals['_ACCOUNTSERVICE'].methods_by_name['RevokeApiKey']._serialized_options = b'\212\316\030\002\010\003\202\323\344\223\0020\"+/v1/{name=organizations/*/apiKeys/*}:revoke:\001*'
   _globals['_ACCOUNTSERVICE'].methods_by_name['ListProviderKeys']._loaded_options = None
@@ -132,31 +144,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORGANIZATION']._serialized_start=272
   _globals['_ORGANIZATION']._serialized_end=513
   _globals['_APIKEY']._serialized_start=516
-  _globals['_APIKEY']._serialized_end=779
-  _globals['_GETORGANIZATIONREQUEST']._serialized_start=781
-  _globals['_GETORGANIZATIONREQUEST']._serialized_end=859
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=861
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=982
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=984
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1086
-  _globals['_UPDATEORGANIZATIONREQUEST']._serialized_start=1089
-  _globals['_UPDATEORGANIZATIONREQUEST']._serialized_end=1257
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=1259
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=1356
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=1358
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1451
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1453
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1548
-  _globals['_PROVIDERKEY']._serialized_start=1551
-  _globals['_PROVIDERKEY']._serialized_end=1810
-  _globals['_LISTPROVIDERKEYSREQUEST']._serialized_start=1812
-  _globals['_LISTPROVIDERKEYSREQUEST']._serialized_end=1892
-  _globals['_LISTPROVIDERKEYSRESPONSE']._serialized_start=1894
-  _globals['_LISTPROVIDERKEYSRESPONSE']._serialized_end=1980
-  _globals['_SETPROVIDERKEYREQUEST']._serialized_start=1982
-  _globals['_SETPROVIDERKEYREQUEST']._serialized_end=2107
-  _globals['_DELETEPROVIDERKEYREQUEST']._serialized_start=2109
-  _globals['_DELETEPROVIDERKEYREQUEST']._serialized_end=2214
-  _globals['_ACCOUNTSERVICE']._serialized_start=2217
-  _globals['_ACCOUNTSERVICE']._serialized_end=3445
+  _globals['_APIKEY']._serialized_end=815
+  _globals['_GETORGANIZATIONREQUEST']._serialized_start=817
+  _globals['_GETORGANIZATIONREQUEST']._serialized_end=895
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=897
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1018
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1020
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1122
+  _globals['_UPDATEORGANIZATIONREQUEST']._serialized_start=1125
+  _globals['_UPDATEORGANIZATIONREQUEST']._serialized_end=1293
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=1296
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=1429
+  _globals['_UPDATEAPIKEYREQUEST']._serialized_start=1432
+  _globals['_UPDATEAPIKEYREQUEST']._serialized_end=1583
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=1585
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1678
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1680
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1775
+  _globals['_PROVIDERKEY']._serialized_start=1778
+  _globals['_PROVIDERKEY']._serialized_end=2037
+  _globals['_LISTPROVIDERKEYSREQUEST']._serialized_start=2039
+  _globals['_LISTPROVIDERKEYSREQUEST']._serialized_end=2119
+  _globals['_LISTPROVIDERKEYSRESPONSE']._serialized_start=2121
+  _globals['_LISTPROVIDERKEYSRESPONSE']._serialized_end=2207
+  _globals['_SETPROVIDERKEYREQUEST']._serialized_start=2209
+  _globals['_SETPROVIDERKEYREQUEST']._serialized_end=2334
+  _globals['_DELETEPROVIDERKEYREQUEST']._serialized_start=2336
+  _globals['_DELETEPROVIDERKEYREQUEST']._serialized_end=2441
+  _globals['_ACCOUNTSERVICE']._serialized_start=2444
+  _globals['_ACCOUNTSERVICE']._serialized_end=3823
 # @@protoc_insertion_point(module_scope)

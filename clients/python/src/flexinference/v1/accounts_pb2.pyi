@@ -68,10 +68,16 @@ class ApiKey(_message.Message):
     DISPLAY_PREFIX_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     REVOKE_TIME_FIELD_NUMBER: _builtins.int
+    DEFAULT_START_WITHIN_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name: `organizations/{organization}/apiKeys/{key_id}`."""
     display_prefix: _builtins.str
     """The first characters of the key, for recognising it (for example `flex_live_3f9a…`)."""
+    default_start_within: _builtins.str
+    """The `start_within` of this key's requests that name none (in the body, the typed
+    controls or the `x-flexinference-start-within` header), in the body field's grammar:
+    `default`, `priority`, `auto` or a window such as `00h-00m-30s`. Empty: they must name one.
+    """
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When it was created."""
@@ -87,10 +93,11 @@ class ApiKey(_message.Message):
         display_prefix: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         revoke_time: _timestamp_pb2.Timestamp | None = ...,
+        default_start_within: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "revoke_time", b"revoke_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "display_prefix", b"display_prefix", "name", b"name", "revoke_time", b"revoke_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "default_start_within", b"default_start_within", "display_prefix", b"display_prefix", "name", b"name", "revoke_time", b"revoke_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -220,25 +227,65 @@ class CreateApiKeyRequest(_message.Message):
 
     PARENT_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    DEFAULT_START_WITHIN_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """`organizations/{organization}`, or `organizations/-` for the caller's own."""
     request_id: _builtins.str
     """Idempotency key (a UUID), AIP-155. A retry returns the same key, without its secret: the
     secret is never stored, so it cannot be shown twice.
     """
+    default_start_within: _builtins.str
+    """The new key's default `start_within` (see ApiKey.default_start_within); empty for none."""
     def __init__(
         self,
         *,
         parent: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        default_start_within: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["parent", b"parent", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_start_within", b"default_start_within", "parent", b"parent", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateApiKeyRequest: _TypeAlias = CreateApiKeyRequest  # noqa: Y015
+
+@_typing.final
+class UpdateApiKeyRequest(_message.Message):
+    """Request for AccountService.UpdateApiKey."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    API_KEY_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key (a UUID), AIP-155."""
+    @_builtins.property
+    def api_key(self) -> Global___ApiKey:
+        """The key: `name` (`organizations/-/apiKeys/{key_id}`) and the new values."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields to change; `default_start_within` is the one that can be changed (an empty
+        value clears it).
+        """
+
+    def __init__(
+        self,
+        *,
+        api_key: Global___ApiKey | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "request_id", b"request_id", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateApiKeyRequest: _TypeAlias = UpdateApiKeyRequest  # noqa: Y015
 
 @_typing.final
 class CreateApiKeyResponse(_message.Message):

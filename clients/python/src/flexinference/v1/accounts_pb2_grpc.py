@@ -60,6 +60,11 @@ class AccountServiceStub:
                 request_serializer=flexinference_dot_v1_dot_accounts__pb2.CreateApiKeyRequest.SerializeToString,
                 response_deserializer=flexinference_dot_v1_dot_accounts__pb2.CreateApiKeyResponse.FromString,
                 _registered_method=True)
+        self.UpdateApiKey = channel.unary_unary(
+                '/flexinference.v1.AccountService/UpdateApiKey',
+                request_serializer=flexinference_dot_v1_dot_accounts__pb2.UpdateApiKeyRequest.SerializeToString,
+                response_deserializer=flexinference_dot_v1_dot_accounts__pb2.ApiKey.FromString,
+                _registered_method=True)
         self.RevokeApiKey = channel.unary_unary(
                 '/flexinference.v1.AccountService/RevokeApiKey',
                 request_serializer=flexinference_dot_v1_dot_accounts__pb2.RevokeApiKeyRequest.SerializeToString,
@@ -113,6 +118,14 @@ class AccountServiceServicer:
 
     def CreateApiKey(self, request, context):
         """Creates an API key. The answer carries the secret, this once; it is stored only hashed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateApiKey(self, request, context):
+        """Updates an API key: the fields named in `update_mask` (today `default_start_within`).
+        Requests made with the key see the change within the auth cache's TTL (1 s by default).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -172,6 +185,11 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.CreateApiKey,
                     request_deserializer=flexinference_dot_v1_dot_accounts__pb2.CreateApiKeyRequest.FromString,
                     response_serializer=flexinference_dot_v1_dot_accounts__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'UpdateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateApiKey,
+                    request_deserializer=flexinference_dot_v1_dot_accounts__pb2.UpdateApiKeyRequest.FromString,
+                    response_serializer=flexinference_dot_v1_dot_accounts__pb2.ApiKey.SerializeToString,
             ),
             'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
                     servicer.RevokeApiKey,
@@ -307,6 +325,33 @@ class AccountService:
             '/flexinference.v1.AccountService/CreateApiKey',
             flexinference_dot_v1_dot_accounts__pb2.CreateApiKeyRequest.SerializeToString,
             flexinference_dot_v1_dot_accounts__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flexinference.v1.AccountService/UpdateApiKey',
+            flexinference_dot_v1_dot_accounts__pb2.UpdateApiKeyRequest.SerializeToString,
+            flexinference_dot_v1_dot_accounts__pb2.ApiKey.FromString,
             options,
             channel_credentials,
             insecure,

@@ -47,6 +47,10 @@ class AccountServiceStub:
     """Updates the organization: the fields named in `update_mask` (today `display_name`)."""
     CreateApiKey: _grpc.UnaryUnaryMultiCallable[_accounts_pb2.CreateApiKeyRequest, _accounts_pb2.CreateApiKeyResponse]
     """Creates an API key. The answer carries the secret, this once; it is stored only hashed."""
+    UpdateApiKey: _grpc.UnaryUnaryMultiCallable[_accounts_pb2.UpdateApiKeyRequest, _accounts_pb2.ApiKey]
+    """Updates an API key: the fields named in `update_mask` (today `default_start_within`).
+    Requests made with the key see the change within the auth cache's TTL (1 s by default).
+    """
     RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_accounts_pb2.RevokeApiKeyRequest, _accounts_pb2.ApiKey]
     """Revokes an API key: it stops working within the auth cache's TTL (1 s by default) on
     every replica. Revoking a revoked key changes nothing and returns it.
@@ -82,6 +86,10 @@ class AccountServiceAsyncStub(AccountServiceStub):
     """Updates the organization: the fields named in `update_mask` (today `display_name`)."""
     CreateApiKey: _aio.UnaryUnaryMultiCallable[_accounts_pb2.CreateApiKeyRequest, _accounts_pb2.CreateApiKeyResponse]  # type: ignore[assignment]
     """Creates an API key. The answer carries the secret, this once; it is stored only hashed."""
+    UpdateApiKey: _aio.UnaryUnaryMultiCallable[_accounts_pb2.UpdateApiKeyRequest, _accounts_pb2.ApiKey]  # type: ignore[assignment]
+    """Updates an API key: the fields named in `update_mask` (today `default_start_within`).
+    Requests made with the key see the change within the auth cache's TTL (1 s by default).
+    """
     RevokeApiKey: _aio.UnaryUnaryMultiCallable[_accounts_pb2.RevokeApiKeyRequest, _accounts_pb2.ApiKey]  # type: ignore[assignment]
     """Revokes an API key: it stops working within the auth cache's TTL (1 s by default) on
     every replica. Revoking a revoked key changes nothing and returns it.
@@ -138,6 +146,16 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_accounts_pb2.CreateApiKeyResponse, _abc.Awaitable[_accounts_pb2.CreateApiKeyResponse]]:
         """Creates an API key. The answer carries the secret, this once; it is stored only hashed."""
+
+    @_abc_1.abstractmethod
+    def UpdateApiKey(
+        self,
+        request: _accounts_pb2.UpdateApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_accounts_pb2.ApiKey, _abc.Awaitable[_accounts_pb2.ApiKey]]:
+        """Updates an API key: the fields named in `update_mask` (today `default_start_within`).
+        Requests made with the key see the change within the auth cache's TTL (1 s by default).
+        """
 
     @_abc_1.abstractmethod
     def RevokeApiKey(

@@ -116,6 +116,36 @@ START_TIER_AUTO: StartTier.ValueType  # 3
 """The provider's own automatic tier (OpenAI and Anthropic `auto`; Gemini has none: 400)."""
 Global___StartTier: _TypeAlias = StartTier  # noqa: Y015
 
+class _StartWithinSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _StartWithinSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StartWithinSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    START_WITHIN_SOURCE_UNSPECIFIED: _StartWithinSource.ValueType  # 0
+    """Not known: the request failed before its start_within was read."""
+    START_WITHIN_SOURCE_BODY: _StartWithinSource.ValueType  # 1
+    """The request itself: the JSON body's `start_within`, or the typed `routing` controls."""
+    START_WITHIN_SOURCE_HEADER: _StartWithinSource.ValueType  # 2
+    """The `x-flexinference-start-within` request header (gRPC metadata)."""
+    START_WITHIN_SOURCE_KEY_DEFAULT: _StartWithinSource.ValueType  # 3
+    """The default stored on the API key the request was made with."""
+
+class StartWithinSource(_StartWithinSource, metaclass=_StartWithinSourceEnumTypeWrapper):
+    """Where a request's `start_within` came from (precedence: body > header > key default). The
+    `x-flexinference-start-within-source` header says `body`, `header` or `key_default`.
+    """
+
+START_WITHIN_SOURCE_UNSPECIFIED: StartWithinSource.ValueType  # 0
+"""Not known: the request failed before its start_within was read."""
+START_WITHIN_SOURCE_BODY: StartWithinSource.ValueType  # 1
+"""The request itself: the JSON body's `start_within`, or the typed `routing` controls."""
+START_WITHIN_SOURCE_HEADER: StartWithinSource.ValueType  # 2
+"""The `x-flexinference-start-within` request header (gRPC metadata)."""
+START_WITHIN_SOURCE_KEY_DEFAULT: StartWithinSource.ValueType  # 3
+"""The default stored on the API key the request was made with."""
+Global___StartWithinSource: _TypeAlias = StartWithinSource  # noqa: Y015
+
 class _ServedTier:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
