@@ -160,7 +160,9 @@ class RouteRequest(_message.Message):
 
     @_builtins.property
     def routing(self) -> _types_pb2.RoutingControls:
-        """Routing controls; `start_within` is required."""
+        """Routing controls; `start_within` is required unless the `x-flexinference-start-within`
+        metadata or the API key's default gives it.
+        """
 
     def __init__(
         self,
@@ -228,7 +230,9 @@ class StreamRouteRequest(_message.Message):
 
     @_builtins.property
     def routing(self) -> _types_pb2.RoutingControls:
-        """Routing controls; `start_within` is required."""
+        """Routing controls; `start_within` is required unless the `x-flexinference-start-within`
+        metadata or the API key's default gives it.
+        """
 
     def __init__(
         self,
