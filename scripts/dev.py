@@ -7,6 +7,9 @@
     python3 scripts/dev.py gen                            regenerate the typed stubs
     python3 scripts/dev.py check-gen                      regenerate and fail on any diff
     python3 scripts/dev.py lint                           ruff, mypy --strict, buf, import-linter
+    python3 scripts/dev.py check-client                   build the client wheel + sdist, twine
+                                                          check, mypy --strict in a fresh venv
+    python3 scripts/dev.py node-install                   npm ci for the Node SDK tests (cached)
     python3 scripts/dev.py flexgrpc [args]                any flexgrpc command
 
 The Makefile's targets call this script, so `make test` and this are the same thing.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import venv
@@ -53,6 +57,25 @@ def bootstrap() -> None:
     STAMP.write_text(want)
 
 
+def node_install() -> int:
+    """``npm ci`` in tests/node when its lockfile changed since the last install (the Node SDK
+    tests skip, saying why, when node or the packages are missing)."""
+    node_dir = ROOT / "tests" / "node"
+    lock = node_dir / "package-lock.json"
+    stamp = node_dir / "node_modules" / ".flexgrpc-installed"
+    if stamp.exists() and stamp.read_bytes() == lock.read_bytes():
+        return 0
+    npm = shutil.which("npm")
+    if npm is None:
+        print("npm is not installed: the Node SDK tests will be skipped", file=sys.stderr)
+        return 0
+    quiet = ("--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error")
+    code = subprocess.run([npm, "ci", *quiet], cwd=node_dir, check=False).returncode
+    if code == 0:
+        stamp.write_bytes(lock.read_bytes())
+    return code
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__)
@@ -82,6 +105,10 @@ def main(argv: list[str]) -> int:
             print("make gen changed checked-in files; commit the regenerated code:\n" + changed)
             return 1
         return 0
+    if command == "check-client":
+        return _run(BIN / "python", "scripts/check_client_package.py", check=False)
+    if command == "node-install":
+        return node_install()
     if command == "lint":
         steps = [
             [BIN / "ruff", "check", "."],
