@@ -76,6 +76,12 @@ def node_install() -> int:
     return code
 
 
+_SCRIPTS = {
+    "check-client": lambda: _run(BIN / "python", "scripts/check_client_package.py", check=False),
+    "node-install": node_install,
+}
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__)
@@ -105,10 +111,8 @@ def main(argv: list[str]) -> int:
             print("make gen changed checked-in files; commit the regenerated code:\n" + changed)
             return 1
         return 0
-    if command == "check-client":
-        return _run(BIN / "python", "scripts/check_client_package.py", check=False)
-    if command == "node-install":
-        return node_install()
+    if command in _SCRIPTS:
+        return _SCRIPTS[command]()
     if command == "lint":
         steps = [
             [BIN / "ruff", "check", "."],
