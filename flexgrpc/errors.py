@@ -115,6 +115,8 @@ class FlexError(Exception):
     at fault (it becomes a ``google.rpc.BadRequest`` violation). ``metadata`` lands in
     ``ErrorInfo.metadata``; ``retry_after_s`` becomes a ``RetryInfo`` / ``Retry-After``.
     ``http_status`` overrides the table for ``upstream_error``, which keeps the provider's status.
+    ``answer_metadata`` holds ``x-flexinference-*`` pairs that go with the error answer as every
+    answer has them (gRPC trailing metadata, REST headers), such as the retry count.
     """
 
     def __init__(
@@ -136,6 +138,7 @@ class FlexError(Exception):
         self.metadata = dict(metadata or {})
         self.retry_after_s = retry_after_s
         self.http_status = http_status
+        self.answer_metadata: tuple[tuple[str, str], ...] = ()
 
     @property
     def spec(self) -> CodeSpec:

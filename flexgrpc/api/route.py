@@ -16,7 +16,7 @@ from flexgrpc.api.convert import cost_message, micro_usd
 from flexgrpc.api.enums import OUTCOMES, ROUTES, SERVED_TIERS, SURFACE_OF
 from flexgrpc.domain import Cost, RequestRecord, Surface
 from flexgrpc.errors import FlexError
-from flexgrpc.routing.router import Chunk, Completed, Part, Router, Settled
+from flexgrpc.routing.router import RETRIES_METADATA, Chunk, Completed, Part, Router, Settled
 from flexgrpc.routing.start_within import HEADER as START_WITHIN_HEADER
 
 TIER_HEADER = "x-flexinference-tier"
@@ -25,7 +25,7 @@ COST_HEADER = "x-flexinference-cost"
 SAVINGS_HEADER = "x-flexinference-savings"
 COMMISSION_HEADER = "x-flexinference-commission"
 START_WITHIN_SOURCE_HEADER = "x-flexinference-start-within-source"
-RETRIES_HEADER = "x-flexinference-retries"
+RETRIES_HEADER = RETRIES_METADATA
 
 
 def start_within_header(context: Any) -> str | None:

@@ -44,10 +44,12 @@ def status_proto(error: FlexError) -> status_pb2.Status:
 
 
 def trailers_for(error: FlexError) -> Trailers:
-    """Trailing metadata that carries ``error``'s rich status (and ``retry-after``)."""
+    """Trailing metadata that carries ``error``'s rich status (and ``retry-after``, and the
+    ``x-flexinference-*`` metadata of its answer)."""
     trailers: list[tuple[str, str | bytes]] = [
         (STATUS_DETAILS_KEY, status_proto(error).SerializeToString())
     ]
     if error.retry_after_s is not None:
         trailers.append(("retry-after", str(error.retry_after_s)))
+    trailers.extend(error.answer_metadata)
     return tuple(trailers)

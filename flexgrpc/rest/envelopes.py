@@ -50,6 +50,7 @@ _FALLBACK = {
 }
 _STATUS_BY_NUMBER = {code.value[0]: code for code in _S}
 _JSON = (b"content-type", b"application/json")
+_FLEX_PREFIX = "x-flexinference-"
 
 Metadata = Iterable[tuple[str, str | bytes]]
 
@@ -66,6 +67,8 @@ class HttpError:
     param: str | None = None
     retry_after: str | None = None
     details: tuple[any_pb2.Any, ...] = ()
+    #: The answer's ``x-flexinference-*`` headers (such as ``x-flexinference-retries``).
+    flex_headers: tuple[tuple[str, str], ...] = ()
 
     def body(self, dialect: str) -> bytes:
         document: dict[str, Any]
@@ -105,6 +108,7 @@ class HttpError:
         headers = [_JSON, (b"content-length", str(body_length).encode())]
         if self.retry_after is not None:
             headers.append((b"retry-after", self.retry_after.encode()))
+        headers.extend((key.encode(), value.encode()) for key, value in self.flex_headers)
         return headers
 
 
@@ -134,8 +138,11 @@ def from_status(code: grpc.StatusCode, message: str, trailing: Metadata | None) 
     """The REST error for a gRPC status ``code`` with its trailing metadata."""
     status = status_pb2.Status()
     retry_after: str | None = None
+    flex: list[tuple[str, str]] = []
     for key, value in trailing or ():
-        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
+        if key.startswith(_FLEX_PREFIX) and isinstance(value, str):
+            flex.append((key, value))
+        elif key == STATUS_DETAILS_KEY and isinstance(value, bytes):
             try:
                 status.ParseFromString(value)
             except Exception:  # a malformed details trailer: fall back to the bare status
@@ -167,6 +174,7 @@ def from_status(code: grpc.StatusCode, message: str, trailing: Metadata | None) 
         param=param,
         retry_after=retry_after,
         details=tuple(status.details),
+        flex_headers=tuple(flex),
     )
 
 
@@ -183,6 +191,7 @@ def from_flex_error(error: FlexError) -> HttpError:
         param=error.field or None,
         retry_after=str(error.retry_after_s) if error.retry_after_s is not None else None,
         details=tuple(status_proto(error).details),
+        flex_headers=error.answer_metadata,
     )
 
 

@@ -51,6 +51,9 @@ log = logging.getLogger("flexgrpc.router")
 #: uuid4 or os.urandom make) also gives the GIL away in the middle of the router's work.
 _ids = random.Random(os.urandom(32))  # noqa: S311
 
+#: Every answer says how many times the router re-sent the request (errors in their trailers).
+RETRIES_METADATA = "x-flexinference-retries"
+
 _NO_KEY = {
     Provider.OPENAI: ("no_byok_key", "OpenAI"),
     Provider.GEMINI: ("no_gemini_key", "Gemini"),
@@ -321,6 +324,7 @@ class _Run:
             yield Completed(self.record)
         except FlexError as error:
             self._end(RaceOutcome.FAILED, error.code)
+            error.answer_metadata = ((RETRIES_METADATA, str(self.progress.retries)),)
             raise
         except (asyncio.CancelledError, GeneratorExit):
             self._end(RaceOutcome.CANCELED, "canceled")

@@ -342,3 +342,50 @@ def test_clearing_a_key_default_makes_requests_name_one_again(
             metadata=_metadata(org),
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_an_error_answer_says_how_many_times_the_request_was_re_sent(
+    rest: RestServer, org: Org, sim: SimulatorThread
+) -> None:
+    sim.config = SimConfig(seed=7).with_tier("standard", error_rate=1.0)
+    with pytest.raises(openai.APIStatusError) as caught:
+        openai_client(rest, org.api_key).chat.completions.create(
+            model=OPENAI_MODEL,
+            messages=HI,
+            extra_body={"start_within": "default", "retry": {"count": 2, "jitter": False}},
+        )
+    assert caught.value.status_code >= 500
+    assert caught.value.response.headers[RETRIES] == "2"
+    assert len(sim.records) == 3
+
+
+def test_a_refused_request_says_it_was_not_re_sent(rest: RestServer, org: Org) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        openai_client(rest, org.api_key).chat.completions.create(model=OPENAI_MODEL, messages=HI)
+    assert caught.value.response.headers[RETRIES] == "0"
+
+
+def test_grpc_errors_carry_the_retry_count_in_trailing_metadata(
+    channel: grpc.Channel, org: Org, sim: SimulatorThread
+) -> None:
+    sim.config = SimConfig(seed=7).with_tier("standard", error_rate=1.0)
+    stub = route_pb2_grpc.RouteServiceStub(channel)
+    body = json.dumps(
+        {
+            "model": OPENAI_MODEL,
+            "input": "hi",
+            "start_within": "default",
+            "retry": {"count": 1, "jitter": False},
+        }
+    ).encode()
+    call = stub.CreateResponse(
+        route_pb2.CreateResponseRequest(
+            body=httpbody_pb2.HttpBody(content_type="application/json", data=body)
+        ),
+        metadata=_metadata(org),
+        timeout=60,
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        list(call)
+    trailing = dict(caught.value.trailing_metadata() or ())  # type: ignore[attr-defined]
+    assert trailing[RETRIES] == "1"
