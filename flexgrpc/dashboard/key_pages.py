@@ -63,7 +63,10 @@ async def create_api_key(web: Web, request: Request) -> Response:
             visit,
             "AccountService/CreateApiKey",
             accounts_pb2.CreateApiKeyRequest(
-                parent="organizations/-", request_id=text(form, "request_id", 64)
+                parent="organizations/-",
+                request_id=text(form, "request_id", 64),
+                # Checked by the RPC, as the body's start_within is; empty: no default.
+                default_start_within=text(form, "default_start_within", 32).strip(),
             ),
             accounts_pb2.CreateApiKeyResponse,
         )

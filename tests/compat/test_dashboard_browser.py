@@ -274,6 +274,25 @@ def test_a_new_customer_signs_up_adds_keys_and_sees_the_request_and_its_savings(
     assert f"{OPENAI_MODEL},1,1,1," in csv.text()
 
 
+def test_a_key_created_with_a_default_start_within_races_without_a_body_field(
+    page: Page, stack: Stack
+) -> None:
+    sign_up(page, stack, "Batch Jobs Ltd")
+    add_openai_key(page, stack)
+    page.goto(f"{stack.dashboard}/api-keys")
+    page.get_by_label("Default start_within").fill("00h-00m-30s")
+    page.get_by_role("button", name="Create API key").click()
+    api_key = page.get_by_label("API key", exact=True).input_value()
+    expect(page.locator("#api-keys tbody tr").first).to_contain_text("00h-00m-30s")
+
+    client = openai.OpenAI(base_url=f"{stack.url}/v1", api_key=api_key, max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model=OPENAI_MODEL, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert raw.parse().service_tier == "flex"
+    assert raw.headers["x-flexinference-start-within-source"] == "key_default"
+
+
 # --- 2. a card through Stripe Elements → the close charges it → the invoice is paid ---------
 
 

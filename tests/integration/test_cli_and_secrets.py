@@ -141,3 +141,27 @@ def test_serve_prints_exactly_one_listen_line(tmp_path: pathlib.Path, env: dict[
         assert server.stdout_lines == [f"grpc listening on 127.0.0.1:{server.port}"]
     finally:
         server.stop()
+
+
+def test_a_key_default_start_within_is_set_changed_and_listed_from_the_cli(
+    env: dict[str, str],
+) -> None:
+    org_id = json.loads(cli(env, "org", "create", "Batch Co", "--json").stdout)["organization_id"]
+    created = cli(env, "key", "create", org_id, "--default-start-within", "00h-00m-30s", "--json")
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)
+    assert key["default_start_within"] == "00h-00m-30s"
+
+    updated = cli(env, "key", "update", key["key_id"], "--default-start-within", "default")
+    assert updated.returncode == 0, updated.stderr
+    (listed,) = json.loads(cli(env, "key", "list", org_id, "--json").stdout)
+    assert listed["default_start_within"] == "default"
+
+    assert cli(env, "key", "update", key["key_id"], "--default-start-within", "").returncode == 0
+    (listed,) = json.loads(cli(env, "key", "list", org_id, "--json").stdout)
+    assert listed["default_start_within"] is None
+
+    refused = cli(env, "key", "update", key["key_id"], "--default-start-within", "30s")
+    assert refused.returncode == 2
+    assert "invalid_start_within" in refused.stderr
+    assert "--default-start-within" not in refused.stdout
