@@ -73,10 +73,14 @@ def log_view(record: RequestRecord) -> dict[str, Any]:
             if requested.tier is not None
             else {"flex_window_ms": requested.window_ms}
         ),
+        "start_within_source": (
+            record.start_within_source.value if record.start_within_source else None
+        ),
         "served_tier": record.served_tier.value,
         "provider_service_tier": record.provider_service_tier,
         "outcome": record.outcome.value,
         "flex_attempts": record.flex_attempts,
+        "retries": record.retries,
         "time_to_start_ms": record.time_to_start_ms,
         "fallback_after_ms": record.fallback_after_ms,
         "tokens": {
