@@ -61,6 +61,16 @@ class Stand:
     async def refuse(self, request: bytes, context: Context) -> bytes:
         raise FlexError("invalid_start_within", "start_within must look like 00h-00m-30s.")
 
+    async def give_up(self, request: bytes, context: Context) -> bytes:
+        error = FlexError(
+            "upstream_error",
+            "openai answered: busy",
+            metadata={"http_status": "503"},
+            http_status=503,
+        )
+        error.answer_metadata = (("x-flexinference-retries", "2"),)
+        raise error
+
     async def crash(self, request: bytes, context: Context) -> bytes:
         raise RuntimeError("a bug")
 
@@ -80,6 +90,7 @@ def handlers(stand: Stand) -> grpc.GenericRpcHandler:
             "Echo": grpc.unary_unary_rpc_method_handler(stand.echo),
             "Count": grpc.unary_stream_rpc_method_handler(stand.count),
             "Refuse": grpc.unary_unary_rpc_method_handler(stand.refuse),
+            "GiveUp": grpc.unary_unary_rpc_method_handler(stand.give_up),
             "Crash": grpc.unary_unary_rpc_method_handler(stand.crash),
             "Hang": grpc.unary_stream_rpc_method_handler(stand.hang),
         },
@@ -133,6 +144,15 @@ async def test_a_domain_error_arrives_as_its_status_with_error_info(
     # error itself in process (no serialised google.rpc.Status to parse back).
     http = from_rpc_error(error)
     assert (http.http_status, http.code) == (400, "invalid_start_within")
+
+
+async def test_an_error_answer_keeps_its_flexinference_metadata_as_rest_headers(
+    channel: tuple[Any, Stand],
+) -> None:
+    error = await failure(channel[0], "GiveUp")
+    http = from_rpc_error(error)
+    assert http.http_status == 503
+    assert (b"x-flexinference-retries", b"2") in http.headers(0)
 
 
 async def test_an_unexpected_exception_is_an_internal_error_without_its_text(
