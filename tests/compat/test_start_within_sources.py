@@ -25,11 +25,20 @@ from flexinference.v1 import (
     route_pb2_grpc,
     types_pb2,
 )
+from google import genai
 from google.api import httpbody_pb2
 from google.protobuf import field_mask_pb2
 
 from flexgrpc.sim import SimConfig, SimulatorThread
-from tests.compat.conftest import CLAUDE_MODEL, OPENAI_MODEL, WINDOW, Org, RestServer, new_org
+from tests.compat.conftest import (
+    CLAUDE_MODEL,
+    GEMINI_MODEL,
+    OPENAI_MODEL,
+    WINDOW,
+    Org,
+    RestServer,
+    new_org,
+)
 
 HI = [{"role": "user", "content": "hi"}]
 HEADER = "x-flexinference-start-within"
@@ -389,3 +398,33 @@ def test_grpc_errors_carry_the_retry_count_in_trailing_metadata(
         list(call)
     trailing = dict(caught.value.trailing_metadata() or ())  # type: ignore[attr-defined]
     assert trailing[RETRIES] == "1"
+
+
+def test_the_genai_sdk_sends_the_header_through_its_http_options(
+    rest: RestServer, org: Org, sim: SimulatorThread
+) -> None:
+    if not hasattr(genai.Client, "interactions"):
+        pytest.skip("this google-genai has no client.interactions")
+    api = genai.Client(
+        api_key=org.api_key,
+        http_options={
+            "base_url": rest.url,
+            "api_version": "v1",
+            "retry_options": {"attempts": 1},
+            "headers": {HEADER: WINDOW},
+        },
+    )
+    interaction = api.interactions.create(model=GEMINI_MODEL, input="hi")
+    assert interaction.service_tier == "flex"
+    assert [r.service_tier for r in sim.records] == ["flex"]
+
+
+def test_a_streamed_answer_says_where_start_within_came_from(rest: RestServer, org: Org) -> None:
+    client = openai_client(rest, org.api_key, **{HEADER: WINDOW})
+    with client.chat.completions.with_streaming_response.create(
+        model=OPENAI_MODEL, messages=HI, stream=True
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert (response.headers[SOURCE], response.headers[RETRIES]) == ("header", "0")
+        assert response.headers["x-flexinference-tier"] == "flex"
+        assert "[DONE]" in response.read().decode()
