@@ -46,7 +46,13 @@ def when(stamp: timestamp_pb2.Timestamp | None) -> str:
 
 def enum_word(name: str) -> str:
     """``INVOICE_STATE_PAST_DUE`` → ``past due`` (the words after the enum's own name)."""
-    for prefix in ("INVOICE_STATE_", "PAYMENT_ATTEMPT_STATE_", "SERVED_TIER_", "RACE_OUTCOME_"):
+    for prefix in (
+        "INVOICE_STATE_",
+        "PAYMENT_ATTEMPT_STATE_",
+        "SERVED_TIER_",
+        "RACE_OUTCOME_",
+        "START_WITHIN_SOURCE_",
+    ):
         if name.startswith(prefix):
             return name.removeprefix(prefix).replace("_", " ").lower()
     return name.lower()

@@ -134,6 +134,7 @@ async def overview(web: Web, request: Request) -> Response:
             "day_label": _day,
             "outcome": types_pb2.RaceOutcome.Name,
             "tier": types_pb2.ServedTier.Name,
+            "source": types_pb2.StartWithinSource.Name,
         },
     )
 
@@ -202,5 +203,6 @@ async def usage_record(web: Web, request: Request) -> Response:
             "record": record,
             "outcome": types_pb2.RaceOutcome.Name,
             "tier": types_pb2.ServedTier.Name,
+            "source": types_pb2.StartWithinSource.Name,
         },
     )

@@ -291,6 +291,8 @@ def test_a_key_created_with_a_default_start_within_races_without_a_body_field(
     )
     assert raw.parse().service_tier == "flex"
     assert raw.headers["x-flexinference-start-within-source"] == "key_default"
+    page.goto(f"{stack.dashboard}/usage/{raw.headers['x-flexinference-request-id']}")
+    expect(page.locator("dl.facts dd", has_text="key default")).to_have_count(1)
 
 
 # --- 2. a card through Stripe Elements → the close charges it → the invoice is paid ---------
