@@ -180,6 +180,19 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
         context: Any,
         stream: bool,
     ) -> AsyncGenerator[Part, None]:
+        try:
+            return self._typed_route(request, context, stream)
+        except FlexError as error:
+            # Refused before the router saw it: nothing was sent, as every answer says.
+            error.answer_metadata = ((RETRIES_HEADER, "0"),)
+            raise
+
+    def _typed_route(
+        self,
+        request: route_pb2.RouteRequest | route_pb2.StreamRouteRequest,
+        context: Any,
+        stream: bool,
+    ) -> AsyncGenerator[Part, None]:
         surface = SURFACE_OF.get(request.surface)
         if surface is None:
             raise FlexError(

@@ -428,3 +428,16 @@ def test_a_streamed_answer_says_where_start_within_came_from(rest: RestServer, o
         assert (response.headers[SOURCE], response.headers[RETRIES]) == ("header", "0")
         assert response.headers["x-flexinference-tier"] == "flex"
         assert "[DONE]" in response.read().decode()
+
+
+def test_a_typed_route_refused_before_routing_says_it_was_not_re_sent(
+    http: httpx.Client, org: Org
+) -> None:
+    answer = http.post(
+        "/v1/route",
+        json={"model": OPENAI_MODEL, "surface": "SURFACE_CHAT_COMPLETIONS"},
+        headers={"authorization": f"Bearer {org.api_key}"},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["details"][0]["reason"] == "missing_start_within"
+    assert answer.headers[RETRIES] == "0"
