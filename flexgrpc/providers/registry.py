@@ -10,6 +10,7 @@ from flexgrpc.domain import Provider, ProviderRoute, Surface
 from flexgrpc.providers.adapter import Adapter
 from flexgrpc.providers.anthropic import MessagesAdapter
 from flexgrpc.providers.gemini import InteractionsAdapter
+from flexgrpc.providers.generate_content import GenerateContentAdapter
 from flexgrpc.providers.openai import ChatCompletionsAdapter, ResponsesAdapter
 from flexgrpc.providers.translate.chat import ChatCaller, ChatUpstream
 from flexgrpc.providers.translate.formats import CallerFormat, UpstreamFormat
@@ -40,6 +41,7 @@ def default_adapters() -> Mapping[tuple[Surface, Provider], Adapter]:
         (Surface.CHAT_COMPLETIONS, Provider.OPENAI): ChatCompletionsAdapter(),
         (Surface.MESSAGES, Provider.ANTHROPIC): MessagesAdapter(),
         (Surface.INTERACTIONS, Provider.GEMINI): InteractionsAdapter(),
+        (Surface.GENERATE_CONTENT, Provider.GEMINI): GenerateContentAdapter(),
     }
     adapters = dict(native)
     for surface, caller in CALLERS.items():
