@@ -14,6 +14,7 @@ from flexgrpc.providers.generate_content import GenerateContentAdapter
 from flexgrpc.providers.openai import ChatCompletionsAdapter, ResponsesAdapter
 from flexgrpc.providers.translate.chat import ChatCaller, ChatUpstream
 from flexgrpc.providers.translate.formats import CallerFormat, UpstreamFormat
+from flexgrpc.providers.translate.generate_content import GenerateContentCaller
 from flexgrpc.providers.translate.interactions import InteractionsCaller, InteractionsUpstream
 from flexgrpc.providers.translate.messages import MessagesCaller, MessagesUpstream
 from flexgrpc.providers.translate.responses import ResponsesCaller
@@ -25,6 +26,7 @@ CALLERS: Mapping[Surface, CallerFormat] = {
     Surface.CHAT_COMPLETIONS: ChatCaller(),
     Surface.MESSAGES: MessagesCaller(),
     Surface.INTERACTIONS: InteractionsCaller(),
+    Surface.GENERATE_CONTENT: GenerateContentCaller(),
 }
 
 #: The API the router speaks to each provider for other surfaces: its adapter and its format.
