@@ -17,6 +17,7 @@ from flexgrpc.api.enums import OUTCOMES, ROUTES, SERVED_TIERS, SURFACE_OF
 from flexgrpc.domain import Cost, RequestRecord, Surface
 from flexgrpc.errors import FlexError
 from flexgrpc.providers.sse import SseParser
+from flexgrpc.routing.counting import TokenCounter
 from flexgrpc.routing.router import Chunk, Completed, Part, Router, Settled
 
 TIER_HEADER = "x-flexinference-tier"
@@ -144,8 +145,9 @@ class JsonArrayStream:
 
 
 class RouteServicer(route_pb2_grpc.RouteServiceServicer):
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, counting: TokenCounter | None = None) -> None:
         self._router = router
+        self._counting = counting
 
     async def _compat(
         self,
@@ -215,15 +217,24 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
         async for message in self._compat(Surface.GENERATE_CONTENT, request, context, body, array):
             yield message
 
+    def _counter(self) -> TokenCounter:
+        if self._counting is None:
+            raise FlexError("unimplemented", "This server does not count tokens.")
+        return self._counting
+
     async def CountGeminiTokens(
         self, request: route_pb2.CountGeminiTokensRequest, context: Any
     ) -> httpbody_pb2.HttpBody:
-        raise FlexError("unimplemented", "countTokens is not served yet.")
+        counted = await self._counter().gemini(
+            current_principal(), request.model, request.body.data
+        )
+        return httpbody_pb2.HttpBody(content_type="application/json", data=counted)
 
     async def CountMessageTokens(
         self, request: route_pb2.CountMessageTokensRequest, context: Any
     ) -> httpbody_pb2.HttpBody:
-        raise FlexError("unimplemented", "count_tokens is not served yet.")
+        counted = await self._counter().messages(current_principal(), request.body.data)
+        return httpbody_pb2.HttpBody(content_type="application/json", data=counted)
 
     def _typed_parts(
         self, request: route_pb2.RouteRequest | route_pb2.StreamRouteRequest, stream: bool

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anthropic
 import httpx
 import jsonschema
 import pydantic
@@ -299,3 +300,55 @@ def test_a_wrong_key_is_refused_in_google_s_envelope(rest: RestServer) -> None:
         api.models.generate_content(model=GEMINI_MODEL, contents="hi", config=config())
     assert caught.value.code == 401
     assert caught.value.details["error"]["details"][0]["reason"] == "invalid_api_key"
+
+
+def test_count_tokens_on_a_gemini_model_is_gemini_s_own_count(
+    rest: RestServer, org: Org, sim: SimulatorThread
+) -> None:
+    api = client(rest, org.api_key)
+    counted = api.models.count_tokens(model=GEMINI_MODEL, contents="how many tokens is this?")
+    assert counted.total_tokens
+    # The body went to Gemini as it came: Gemini's own answer to it is the same count.
+    body = {"contents": [{"parts": [{"text": "how many tokens is this?"}], "role": "user"}]}
+    direct = httpx.post(
+        f"{sim.url}/v1beta/models/{GEMINI_MODEL}:countTokens",
+        json=body,
+        headers={"x-goog-api-key": "AIza" + "b" * 35},
+    )
+    assert direct.json()["totalTokens"] == counted.total_tokens
+
+
+def test_count_tokens_on_a_claude_model_is_anthropic_s_count(
+    rest: RestServer, org: Org, sim: SimulatorThread
+) -> None:
+    api = client(rest, org.api_key)
+    counted = api.models.count_tokens(model=CLAUDE_MODEL, contents="how many tokens is this?")
+    assert counted.total_tokens
+    # Counted by Anthropic's count_tokens, on the request translated to Messages.
+    native = anthropic.Anthropic(base_url=rest.url, api_key=org.api_key, max_retries=0)
+    content = [{"type": "text", "text": "how many tokens is this?"}]
+    same = native.messages.count_tokens(
+        model=CLAUDE_MODEL, messages=[{"role": "user", "content": content}]
+    )
+    assert same.input_tokens == counted.total_tokens
+
+
+def test_count_tokens_on_an_openai_model_is_a_clear_400(rest: RestServer, org: Org) -> None:
+    api = client(rest, org.api_key)
+    with pytest.raises(genai.errors.ClientError) as caught:
+        api.models.count_tokens(model=OPENAI_MODEL, contents="hi")
+    assert caught.value.code == 400
+    assert caught.value.details["error"]["details"][0]["reason"] == "unsupported_feature"
+    assert "OpenAI has no token-counting endpoint" in (caught.value.message or "")
+
+
+@pytest.mark.parametrize("model", [OPENAI_MODEL, GEMINI_MODEL])
+def test_anthropic_count_tokens_counts_claude_models_only(
+    rest: RestServer, org: Org, model: str
+) -> None:
+    native = anthropic.Anthropic(base_url=rest.url, api_key=org.api_key, max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        native.messages.count_tokens(model=model, messages=[{"role": "user", "content": "hi"}])
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["type"] == "error"
+    assert "count_tokens counts Claude models" in caught.value.body["error"]["message"]
