@@ -178,6 +178,7 @@ def test_a_stream_without_alt_sse_is_one_json_array(rest: RestServer, org: Org) 
     )
     assert reply.status_code == 200, reply.text
     assert reply.headers["content-type"].startswith("application/json")
+    assert "content-length" not in reply.headers  # written as it comes, not gathered first
     chunks = json.loads(reply.content)
     assert isinstance(chunks, list)
     assert len(chunks) > 1
