@@ -404,6 +404,14 @@ def _call_part(call_id: str, name: str, arguments: str, signature: str | None) -
     return part
 
 
+def _thought(text: str, signature: str | None) -> dict[str, Any]:
+    """A thought summary part; its provider's signature rides on it, to be sent back."""
+    part: dict[str, Any] = {"text": text, "thought": True}
+    if signature:
+        part["thoughtSignature"] = signature
+    return part
+
+
 def _response_id(native: str | None) -> str:
     return native or uuid.uuid4().hex[:22]
 
@@ -424,8 +432,8 @@ def _chunk(
 
 def answer_body(answer: Answer, *, model: str, created: int) -> dict[str, Any]:
     parts: list[dict[str, Any]] = []
-    if answer.reasoning:
-        parts.append({"text": answer.reasoning, "thought": True})
+    if answer.reasoning or answer.reasoning_signature:
+        parts.append(_thought(answer.reasoning, answer.reasoning_signature))
     if answer.text:
         parts.append({"text": answer.text})
     for call in answer.tool_calls:
@@ -465,9 +473,9 @@ class GenerateContentEncoder:
         if isinstance(event, TextDelta):
             return [*self._flush(), self._frame([{"text": event.text}])] if event.text else []
         if isinstance(event, ReasoningDelta):
-            if not event.text:
+            if not event.text and not event.signature:
                 return []
-            return [*self._flush(), self._frame([{"text": event.text, "thought": True}])]
+            return [*self._flush(), self._frame([_thought(event.text, event.signature)])]
         if isinstance(event, ToolCallStarted):
             self._calls[event.index] = event
             self._arguments[event.index] = []
