@@ -148,3 +148,19 @@ def test_count_message_tokens(stub: Any, org: Caller) -> None:
         timeout=30,
     )
     assert json.loads(counted.data)["input_tokens"] > 0
+
+
+def test_typed_route_speaks_generate_content(stub: Any, org: Caller) -> None:
+    routed = stub.Route(
+        route_pb2.RouteRequest(
+            model=GEMINI_MODEL,
+            surface=types_pb2.SURFACE_GENERATE_CONTENT,
+            body=body(contents=CONTENTS),
+            routing=types_pb2.RoutingControls(tier=types_pb2.START_TIER_DEFAULT),
+        ),
+        metadata=org.metadata,
+        timeout=30,
+    )
+    assert json.loads(routed.body.data)["candidates"][0]["finishReason"] == "STOP"
+    assert routed.result.served_tier == types_pb2.SERVED_TIER_STANDARD
+    assert routed.result.cost.actual_micro_usd > 0
