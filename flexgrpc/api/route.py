@@ -117,11 +117,26 @@ def with_path_model(model: str, body: bytes, *, stream: bool) -> bytes:
     object is left for validation to refuse)."""
     head = b'{"model":' + json.dumps(model.removeprefix("models/")).encode()
     head += b',"stream":' + (b"true" if stream else b"false")
+    if b'"model"' in body or b'"stream"' in body:
+        body = _without_path_fields(body)
     rest = body.lstrip()
     if not rest.startswith(b"{"):
         return body
     inner = rest[1:]
     return head + (inner if inner.lstrip().startswith(b"}") else b"," + inner)
+
+
+def _without_path_fields(body: bytes) -> bytes:
+    """The body without its own top-level ``model`` / ``stream``: the path and the RPC decide
+    them, as on Gemini's API (a body that does not parse is left for validation to refuse)."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return body
+    if not isinstance(document, dict) or not ({"model", "stream"} & document.keys()):
+        return body
+    kept = {k: v for k, v in document.items() if k not in ("model", "stream")}
+    return json.dumps(kept, ensure_ascii=False).encode()
 
 
 class JsonArrayStream:

@@ -164,3 +164,20 @@ def test_typed_route_speaks_generate_content(stub: Any, org: Caller) -> None:
     assert json.loads(routed.body.data)["candidates"][0]["finishReason"] == "STOP"
     assert routed.result.served_tier == types_pb2.SERVED_TIER_STANDARD
     assert routed.result.cost.actual_micro_usd > 0
+
+
+def test_the_path_decides_the_model_and_the_rpc_the_streaming(
+    stub: Any, org: Caller, sim: SimulatorThread
+) -> None:
+    call = stub.GenerateContent(
+        route_pb2.GenerateContentRequest(
+            model=GEMINI_MODEL,
+            body=body(model="gemini-other", stream=True, contents=CONTENTS, start_within="default"),
+        ),
+        metadata=org.metadata,
+        timeout=30,
+    )
+    answer = json.loads(b"".join(m.data for m in call))
+    assert answer["modelVersion"] == GEMINI_MODEL
+    (seen,) = sim.records
+    assert (seen.model, seen.stream) == (GEMINI_MODEL, False)
