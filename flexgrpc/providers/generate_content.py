@@ -18,7 +18,6 @@ the same kind joined, function calls whole, the last chunk's usage, finish and i
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +27,7 @@ from flexgrpc.providers.adapter import Adapter, UpstreamRequest, encode_body
 from flexgrpc.providers.presenting import CostView, NativePresenter, Presenter, reencode
 from flexgrpc.providers.reading import EventKind, UpstreamReader, event_json
 from flexgrpc.providers.sse import SseEvent
+from flexgrpc.providers.translate.generate_content import error_frame
 
 #: What the servicer adds to the caller's body and the adapter takes out again.
 PATH_FIELDS = ("model", "stream")
@@ -157,10 +157,4 @@ class GenerateContentPresenter(NativePresenter):
         return reencode(event, data)
 
     def error_frame(self, code: str, message: str) -> bytes:
-        return error_frame(code, message)
-
-
-def error_frame(code: str, message: str) -> bytes:
-    """Google's error envelope as one ``data:`` event (what Gemini sends when a stream fails)."""
-    data = {"error": {"code": 500, "message": message, "status": "INTERNAL", "reason": code}}
-    return b"data: " + json.dumps(data, ensure_ascii=False).encode() + b"\n\n"
+        return error_frame(message, code=code)

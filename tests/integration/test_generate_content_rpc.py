@@ -76,6 +76,7 @@ def test_a_stream_that_breaks_ends_with_google_s_error_in_band(
     last = sse_events(chunks[-1:])[0]
     assert last["error"]["status"] == "INTERNAL"
     assert "broke off" in last["error"]["message"]
+    assert last["error"]["details"][0]["reason"] == "upstream_stream_broken"
 
 
 @pytest.mark.parametrize("model", [OPENAI_MODEL, CLAUDE_MODEL])

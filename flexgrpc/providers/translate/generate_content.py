@@ -448,9 +448,12 @@ def answer_body(answer: Answer, *, model: str, created: int) -> dict[str, Any]:
 
 
 def error_frame(message: str, *, code: str | None = None) -> bytes:
-    error = {"code": 500, "message": message, "status": "INTERNAL"}
+    """Google's error envelope as one ``data:`` event, the way Gemini ends a failed stream; the
+    router's code rides in an ``ErrorInfo`` detail, as on every Google-shaped error."""
+    error: dict[str, Any] = {"code": 500, "message": message, "status": "INTERNAL"}
     if code:
-        error["reason"] = code
+        error["details"] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                             "reason": code, "domain": "flexinference.v1"}]  # fmt: skip
     return format_event(json.dumps({"error": error}, ensure_ascii=False))
 
 
