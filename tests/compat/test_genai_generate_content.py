@@ -186,22 +186,36 @@ def test_a_stream_without_alt_sse_is_one_json_array(rest: RestServer, org: Org) 
     assert chunks[-1]["usageMetadata"]["cost"]["currency"] == "USD"
 
 
-def test_a_chat_keeps_its_history(rest: RestServer, org: Org, sim: SimulatorThread) -> None:
+def within(model: str) -> str:
+    return "default" if model == CLAUDE_MODEL else WINDOW
+
+
+@pytest.mark.parametrize("model", [GEMINI_MODEL, OPENAI_MODEL, CLAUDE_MODEL])
+def test_a_chat_keeps_its_history(
+    rest: RestServer, org: Org, sim: SimulatorThread, model: str
+) -> None:
     api = client(rest, org.api_key)
-    chat = api.chats.create(model=GEMINI_MODEL, config=config())
+    chat = api.chats.create(model=model, config=config(within(model)))
     assert chat.send_message("hi").text
     assert chat.send_message("and again").text
-    second = sim.records[-1]
-    roles = [content["role"] for content in second.body["contents"]]
-    assert roles == ["user", "model", "user"]
+    second = sim.records[-1].body
+    if model == GEMINI_MODEL:
+        assert [content["role"] for content in second["contents"]] == ["user", "model", "user"]
+    else:
+        assert [message["role"] for message in second["messages"]] == [
+            "user", "assistant", "user",
+        ]  # fmt: skip
 
 
-def test_response_schema_gives_parsed_structured_output(rest: RestServer, org: Org) -> None:
+@pytest.mark.parametrize("model", [GEMINI_MODEL, OPENAI_MODEL, CLAUDE_MODEL])
+def test_response_schema_gives_parsed_structured_output(
+    rest: RestServer, org: Org, model: str
+) -> None:
     api = client(rest, org.api_key)
     response = api.models.generate_content(
-        model=GEMINI_MODEL,
+        model=model,
         contents="a city",
-        config=config(response_mime_type="application/json", response_schema=City),
+        config=config(within(model), response_mime_type="application/json", response_schema=City),
     )
     assert isinstance(response.parsed, City)
     jsonschema.validate(json.loads(response.text or ""), City.model_json_schema())
