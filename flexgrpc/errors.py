@@ -70,6 +70,7 @@ CODES: dict[str, CodeSpec] = {
     "invalid_include_cost": _BAD,
     "missing_input": _BAD,
     "missing_messages": _BAD,
+    "missing_contents": _BAD,
     "unsupported_surface_pair": _BAD,
     # A feature of the caller's request that the provider reached cannot express.
     "unsupported_feature": _BAD,

@@ -58,6 +58,7 @@ from flexgrpc.pricing.refresh import fetch_genai_prices
 from flexgrpc.providers.registry import default_adapters, route_base_urls
 from flexgrpc.providers.upstream import Timeouts, UpstreamClient
 from flexgrpc.rest import RestShim, loopback_target
+from flexgrpc.routing.counting import TokenCounter
 from flexgrpc.routing.flex_policy import LearnedFlexPolicy
 from flexgrpc.routing.race import FlexRace
 from flexgrpc.routing.recording import RecordLog, RecordObserver, RecordObservers, RecordSink
@@ -237,7 +238,9 @@ class FlexServer:
         account_servicer = AccountServicer(
             self.accounts, RequestLog(make_sessionmaker(self._engine))
         )
-        route_servicer = RouteServicer(self.router)
+        route_servicer = RouteServicer(
+            self.router, TokenCounter(self._upstream, self.router.provider_key)
+        )
         usage_servicer = UsageServicer(UsageQueries(make_sessionmaker(self._engine)))
         model_servicer = ModelServicer(self.catalog, self.accounts)
         for registry in (server, cast(aio.Server, in_process)):

@@ -232,6 +232,10 @@ class Router:
             observer=observer,
         )
 
+    async def provider_key(self, principal: Principal, provider: Provider) -> str:
+        """The organization's key for ``provider`` (``FlexError`` when it has none)."""
+        return await self._services.provider_key(principal, provider)
+
     def route(
         self,
         surface: Surface,
