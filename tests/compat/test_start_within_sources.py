@@ -441,3 +441,22 @@ def test_a_typed_route_refused_before_routing_says_it_was_not_re_sent(
     assert answer.status_code == 400
     assert answer.json()["error"]["details"][0]["reason"] == "missing_start_within"
     assert answer.headers[RETRIES] == "0"
+
+
+def test_generate_content_races_flex_with_the_header_as_an_sdk_default(
+    rest: RestServer, org: Org, sim: SimulatorThread
+) -> None:
+    api = genai.Client(
+        api_key=org.api_key,
+        http_options={
+            "base_url": rest.url,
+            "api_version": "v1beta",
+            "retry_options": {"attempts": 1},
+            "headers": {HEADER: WINDOW},
+        },
+    )
+    response = api.models.generate_content(model=GEMINI_MODEL, contents="hi")
+    assert response.text
+    assert [r.service_tier for r in sim.records] == ["flex"]
+    headers = (response.sdk_http_response.headers or {}) if response.sdk_http_response else {}
+    assert headers.get(SOURCE) == "header"
