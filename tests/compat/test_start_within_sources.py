@@ -460,3 +460,24 @@ def test_generate_content_races_flex_with_the_header_as_an_sdk_default(
     assert [r.service_tier for r in sim.records] == ["flex"]
     headers = (response.sdk_http_response.headers or {}) if response.sdk_http_response else {}
     assert headers.get(SOURCE) == "header"
+
+
+def test_another_organizations_key_cannot_be_updated(
+    channel: grpc.Channel, rest: RestServer
+) -> None:
+    mine, theirs = new_org(rest.store, "Mine"), new_org(rest.store, "Theirs")
+    (their_key,) = rest.store.list_api_keys(theirs.organization_id)
+    stub = accounts_pb2_grpc.AccountServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.UpdateApiKey(
+            accounts_pb2.UpdateApiKeyRequest(
+                api_key=accounts_pb2.ApiKey(
+                    name=f"organizations/-/apiKeys/{their_key.id}", default_start_within=WINDOW
+                ),
+                update_mask=field_mask_pb2.FieldMask(paths=["default_start_within"]),
+            ),
+            metadata=_metadata(mine),
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    (unchanged,) = rest.store.list_api_keys(theirs.organization_id)
+    assert unchanged.default_start_within is None
