@@ -190,12 +190,16 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
         self._check_mask(paths)
 
         async def produce() -> tuple[accounts_pb2.Organization, accounts_pb2.Organization]:
+            limits = None
+            if any(p == "limits" or p.startswith("limits.") for p in paths):
+                # Checked before anything is written, so that a bad limit renames nothing.
+                limits = await asyncio.to_thread(self._updated_limits, org, set(paths), request)
             if "display_name" in paths:
                 await asyncio.to_thread(
                     self._store.rename_organization, org, request.organization.display_name
                 )
-            if any(p == "limits" or p.startswith("limits.") for p in paths):
-                await asyncio.to_thread(self._update_limits, org, set(paths), request)
+            if limits is not None:
+                await asyncio.to_thread(self._store.set_limits, org, limits)
             answer = await self._organization(org)
             return answer, answer
 
@@ -208,14 +212,13 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
             produce,
         )
 
-    def _update_limits(
+    def _updated_limits(
         self, org: str, paths: set[str], request: accounts_pb2.UpdateOrganizationRequest
-    ) -> None:
+    ) -> OrganizationLimits:
         current = self._store.get_organization(org)
         if current is None:
             raise FlexError("not_found", f"organizations/{org} does not exist.")
-        limits = updated_limits(current.limits, paths, request.organization.limits)
-        self._store.set_limits(org, limits)
+        return updated_limits(current.limits, paths, request.organization.limits)
 
     async def ListApiKeys(
         self, request: accounts_pb2.ListApiKeysRequest, context: Any

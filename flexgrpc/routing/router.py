@@ -346,7 +346,9 @@ class _Run:
             raise upstream_failure(error, job.provider) from error
         finally:
             if lease is not None:
-                await self.services.limiters.race_slots.release(lease)
+                # Shielded: a caller that leaves now must not leave the slot taken until its
+                # lease ends.
+                await asyncio.shield(self.services.limiters.race_slots.release(lease))
 
     async def _race_slot(self, job: RouteJob) -> tuple[Lease | None, FallbackReason | None]:
         """A slot for a race of a capped organization; with none free, the race is refused
