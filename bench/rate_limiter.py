@@ -14,13 +14,22 @@ are the client commands Redis received divided by the requests (the script's own
 run inside Redis, are listed apart). The target: <= 0.05 ms a request in memory, one round trip
 through Redis.
 
+With ``--end-to-end`` it then measures whole routed requests too: a fixed-tier, non-streamed
+Chat Completions call over gRPC to real servers against the simulator (``bench/harness.py``),
+one at a time, interleaved: an organization without limits (no limiter call), one with a
+(never reached) limit on a server that keeps it in memory, and the same organization on a
+second server on the same database that keeps it in that Redis.
+
     .venv/bin/python bench/rate_limiter.py [--requests 20000] [--rounds 5] [--redis-url URL]
+        [--end-to-end [--routed 600]]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import shutil
 import socket
 import statistics
@@ -29,12 +38,16 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 sys.path.insert(0, __file__.rsplit("/bench/", 1)[0])
 
 import redis
+from flexinference.v1 import route_pb2, route_pb2_grpc
+from google.api import httpbody_pb2
+from grpc import aio
 
+from bench.harness import Stack, percentile, second_server, stack
+from flexgrpc.accounts.crypto import ProviderKeyCipher
 from flexgrpc.accounts.limiters import redis_client
 from flexgrpc.accounts.limits import OrganizationLimits
 from flexgrpc.accounts.rate_limiter import (
@@ -43,15 +56,17 @@ from flexgrpc.accounts.rate_limiter import (
     RateLimiter,
     RedisRateLimiter,
 )
+from flexgrpc.accounts.store import AccountStore
+from flexgrpc.db.engine import make_engine, make_sessionmaker
 
 #: High enough that every request is admitted, so each pays the full check.
-LIMITS = OrganizationLimits(requests_per_minute=1_000_000_000, request_burst=1_000_000_000)
+LIMITS = OrganizationLimits(requests_per_minute=1_000_000, request_burst=1_000_000)
 #: Commands Lua runs inside Redis for the script: not round trips.
 SCRIPT_COMMANDS = frozenset({"time", "hmget", "hset", "pexpire"})
 ORGANIZATIONS = [f"org_{i:04d}" for i in range(100)]
 
 
-@contextmanager
+@contextlib.contextmanager
 def own_redis() -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
@@ -152,17 +167,84 @@ async def run(args: argparse.Namespace, url: str) -> None:
     )
 
 
+def _limited_key(s: Stack) -> str:
+    """An API key of a second organization, with provider keys and a limit it never reaches."""
+    with open(f"/proc/{s.server.process.pid}/environ", "rb") as handle:
+        found = dict(p.decode().split("=", 1) for p in handle.read().split(b"\0") if b"=" in p)
+    store = AccountStore(
+        make_sessionmaker(make_engine(found["FLEXGRPC_DATABASE_URL"])),
+        ProviderKeyCipher.from_setting(found["FLEXGRPC_ENCRYPTION_KEY"]),
+    )
+    org = store.create_organization("limited")
+    store.set_provider_key(org.id, "openai", "sk-bench-" + "0" * 32)
+    store.set_limits(org.id, LIMITS)
+    return store.create_api_key(org.id)[1]
+
+
+async def _routed(target: str, key: str, count: int) -> list[float]:
+    body = json.dumps(
+        {"model": "gpt-5-mini", "messages": [{"role": "user", "content": "hi"}],
+         "start_within": "default"}
+    ).encode()  # fmt: skip
+    request = route_pb2.CreateChatCompletionRequest(
+        body=httpbody_pb2.HttpBody(content_type="application/json", data=body)
+    )
+    metadata = (("authorization", f"Bearer {key}"),)
+    times = []
+    async with aio.insecure_channel(target) as channel:
+        stub = route_pb2_grpc.RouteServiceStub(channel)
+        for _ in range(count):
+            started = time.perf_counter()
+            async for _message in stub.CreateChatCompletion(request, metadata=metadata):
+                pass
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def end_to_end(args: argparse.Namespace, url: str) -> None:
+    with stack() as s:
+        limited = _limited_key(s)
+        shared, _ = second_server(
+            s, "redis", {"FLEXGRPC_REDIS_URL": url, "FLEXGRPC_REDIS_KEY_PREFIX": "bench-e2e:"}
+        )
+        try:
+            cases = {
+                "none": (s.target, s.api_key),
+                "memory": (s.target, limited),
+                "redis": (f"127.0.0.1:{shared.port}", limited),
+            }
+            for target, key in cases.values():  # warm up
+                asyncio.run(_routed(target, key, 50))
+            times: dict[str, list[float]] = {name: [] for name in cases}
+            for _ in range(args.rounds):
+                for name, (target, key) in cases.items():
+                    times[name] += asyncio.run(_routed(target, key, args.routed // args.rounds))
+        finally:
+            shared.stop()
+    base = statistics.median(times["none"])
+    print(f"routed: {args.routed} fixed-tier Chat Completions per case over gRPC, c=1")
+    print(f"{'limiter':8} {'p50 ms':>8} {'p90 ms':>8} {'+p50 ms':>8}")
+    for name, values in times.items():
+        p50 = statistics.median(values)
+        print(
+            f"{name:8} {p50 * 1000:8.3f} {percentile(values, 90) * 1000:8.3f} "
+            f"{(p50 - base) * 1000:+8.3f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--redis-url", help="default: a redis-server of the bench's own")
+    parser.add_argument("--end-to-end", action="store_true", help="also whole routed requests")
+    parser.add_argument("--routed", type=int, default=600, help="routed requests per case")
     args = parser.parse_args()
-    if args.redis_url:
-        asyncio.run(run(args, args.redis_url))
-        return
-    with own_redis() as url:
+    with contextlib.ExitStack() as stack_:
+        url = args.redis_url or stack_.enter_context(own_redis())
         asyncio.run(run(args, url))
+        if args.end_to_end:
+            end_to_end(args, url)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 ``Router.route`` yields the parts of an answer in order — ``Settled`` once (the race has
 committed to a tier; nothing was sent before), then ``Chunk``s (the caller's bytes), then
 ``Completed`` — and raises ``FlexError`` for a failure before the race settled. Every request
-leaves exactly one ``RequestRecord`` in the sink, success, failure or cancellation.
+leaves exactly one ``RequestRecord`` in the sink, success, failure or cancellation, except one
+refused at the door for its organization's request rate (like one refused at authentication).
 """
 
 from __future__ import annotations
