@@ -14,7 +14,13 @@ from dataclasses import dataclass
 import grpc
 import httpx
 import pytest
-from flexinference.v1 import accounts_pb2, accounts_pb2_grpc, route_pb2, route_pb2_grpc
+from flexinference.v1 import (
+    accounts_pb2,
+    accounts_pb2_grpc,
+    route_pb2,
+    route_pb2_grpc,
+    types_pb2,
+)
 from google.api import httpbody_pb2
 from google.protobuf import field_mask_pb2
 
@@ -175,6 +181,15 @@ def test_over_its_rate_a_grpc_caller_gets_resource_exhausted_with_retry_info(
             list(stub.CreateChatCompletion(request, metadata=metadata, timeout=30))
         with pytest.raises(grpc.RpcError) as caught:
             list(stub.CreateChatCompletion(request, metadata=metadata, timeout=30))
+        typed = route_pb2.RouteRequest(
+            model=OPENAI_MODEL,
+            surface=types_pb2.SURFACE_RESPONSES,
+            body=httpbody_pb2.HttpBody(content_type="application/json", data=b'{"input": "hi"}'),
+            routing=types_pb2.RoutingControls(tier=types_pb2.START_TIER_DEFAULT),
+        )
+        with pytest.raises(grpc.RpcError) as typed_caught:
+            stub.Route(typed, metadata=metadata, timeout=30)
+    assert rich_error(typed_caught.value).reason == "rate_limit_exceeded"
     error = rich_error(caught.value)
     assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert error.reason == "rate_limit_exceeded"
