@@ -57,7 +57,8 @@ class NoRateLimiter:
 class MemoryRateLimiter:
     """Buckets in this process: exact for one process, per process for several."""
 
-    #: Buckets untouched this long are full again, so forgetting them changes nothing.
+    #: Every this many new buckets, the full ones are forgotten (so memory follows the
+    #: organizations active lately, not every one ever seen).
     _SWEEP_EVERY: Final = 10_000
 
     def __init__(
@@ -65,7 +66,7 @@ class MemoryRateLimiter:
     ) -> None:
         self._clock = clock
         self._on_event = on_event
-        #: organization id -> [tokens, time of the last refill]
+        #: organization id -> [tokens, time of the last refill, when it will be full again]
         self._buckets: dict[str, list[float]] = {}
         self._admitted = 0
 
@@ -87,20 +88,23 @@ class MemoryRateLimiter:
             self._admitted += 1
             if self._admitted % self._SWEEP_EVERY == 0:
                 self._sweep(now)
-            self._buckets[organization_id] = [capacity - 1, now]
+            self._buckets[organization_id] = [capacity - 1, now, now + 1 / per_s]
             return 0.0
         tokens = min(capacity, bucket[0] + (now - bucket[1]) * per_s)
         bucket[1] = now
         if tokens >= 1:
-            bucket[0] = tokens - 1
-            return 0.0
+            tokens -= 1
+            wait_s = 0.0
+        else:
+            wait_s = (1 - tokens) / per_s
         bucket[0] = tokens
-        return (1 - tokens) / per_s
+        bucket[2] = now + (capacity - tokens) / per_s
+        return wait_s
 
     def _sweep(self, now: float) -> None:
-        # A bucket refills completely within burst / rate; an hour covers any limit's.
-        stale = [org for org, (_, at) in self._buckets.items() if now - at > 3600]
-        for org in stale:
+        # A bucket that is full again is the same as no bucket: forgetting it changes nothing.
+        full = [org for org, (_, _, full_at) in self._buckets.items() if now >= full_at]
+        for org in full:
             del self._buckets[org]
 
 
