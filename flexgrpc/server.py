@@ -30,6 +30,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from flexgrpc.accounts.crypto import ProviderKeyCipher
+from flexgrpc.accounts.limiters import build_limiters
 from flexgrpc.accounts.provider_keys import ProviderKeyCache
 from flexgrpc.accounts.store import AccountStore
 from flexgrpc.api.accounts import AccountServicer
@@ -173,6 +174,7 @@ class FlexServer:
             billable=functools.partial(is_billable_flex, catalog),
         )
 
+        self.limiters = build_limiters(settings, self.metrics.observe_limit)
         self.router = Router(
             FlexRace(
                 self._upstream,
@@ -187,6 +189,7 @@ class FlexServer:
             max_body_bytes=settings.max_message_bytes,
             in_flight=in_flight,
             flex_models=catalog,
+            limiters=self.limiters,
         )
 
     def _options(self) -> list[tuple[str, int]]:
@@ -236,7 +239,9 @@ class FlexServer:
         # two methods the generated add_*Servicer_to_server functions call on a server.
         in_process = HandlerRegistry()
         account_servicer = AccountServicer(
-            self.accounts, RequestLog(make_sessionmaker(self._engine))
+            self.accounts,
+            RequestLog(make_sessionmaker(self._engine)),
+            operators=frozenset(s.billing.operator_organizations),
         )
         route_servicer = RouteServicer(
             self.router, TokenCounter(self._upstream, self.router.provider_key)
@@ -323,6 +328,7 @@ class FlexServer:
             await self.billing.scheduler.stop()
         await self.record_writer.stop()
         await self._upstream.aclose()
+        await self.limiters.aclose()
         self._engine.dispose()
         log.info("server stopped")
 
