@@ -123,6 +123,7 @@ class _Worker:
     ready: Connection | None
     started: float
     listening: bool = False
+    metrics_port: int | None = None
 
 
 def _describe_exit(code: int | None) -> dict[str, Any]:
@@ -158,6 +159,8 @@ class Supervisor:
             for index in range(s.workers):
                 self._spawn(index)
             failure = self._await_listening()
+            if self._stopping:  # told to stop while starting: no failure, nothing announced
+                return self._drain()
             if failure is not None:
                 self._drain()
                 print(f"flexgrpc: {failure}", file=sys.stderr)
@@ -203,7 +206,8 @@ class Supervisor:
         self._workers[index] = _Worker(index, process, receiver, time.monotonic())
 
     def _await_listening(self) -> str | None:
-        """Wait until every worker listens; the first failure's reason, if one cannot."""
+        """Wait until every worker listens (or a stop signal); the first failure's reason, if
+        one cannot."""
         while not self._stopping and not all(w.listening for w in self._workers.values()):
             waiting = [w for w in self._workers.values() if not w.listening]
             wait([self._wake_r, *(w.ready for w in waiting if w.ready is not None)])
@@ -212,7 +216,7 @@ class Supervisor:
                 failure = self._read_ready(worker)
                 if failure is not None:
                     return f"worker {worker.index} could not start: {failure}"
-        return "stopped before every worker listened" if self._stopping else None
+        return None
 
     def _read_ready(self, worker: _Worker) -> str | None:
         """Take the worker's ready message if it came; a reason if it failed instead."""
@@ -229,15 +233,16 @@ class Supervisor:
         if message[0] != "ready":
             return str(message[1])
         worker.listening = True
+        worker.metrics_port = message[1]
         if message[1] is not None:
             log.info("worker metrics", extra={"worker": worker.index, "metrics_port": message[1]})
         return None
 
     def _announce(self) -> None:
         s = self.settings
-        print(f"grpc listening on {s.grpc_host}:{s.grpc_port}", flush=True)
-        print(f"http listening on {s.http_host}:{s.http_port}", flush=True)
-        pids = [w.process.pid for w in self._workers.values()]
+        workers = sorted(self._workers.values(), key=lambda w: w.index)
+        pids = [w.process.pid for w in workers]
+        # Logged before the listen lines, so that whoever waits for them finds the pids.
         log.info(
             "workers started",
             extra={
@@ -247,6 +252,11 @@ class Supervisor:
                 "http_port": s.http_port,
             },
         )
+        print(f"grpc listening on {s.grpc_host}:{s.grpc_port}", flush=True)
+        print(f"http listening on {s.http_host}:{s.http_port}", flush=True)
+        for worker in workers:
+            if worker.metrics_port is not None:
+                print(f"metrics listening on {s.metrics_host}:{worker.metrics_port}", flush=True)
 
     def _supervise_once(self) -> None:
         now = time.monotonic()
