@@ -28,6 +28,8 @@ import grpc
 from flexinference.v1 import route_pb2, route_pb2_grpc
 from google.api import httpbody_pb2
 
+sys.path.insert(0, __file__.rsplit("/bench/", 1)[0])
+
 from flexgrpc.accounts.crypto import ProviderKeyCipher, generate_encryption_key
 from flexgrpc.accounts.store import AccountStore
 from flexgrpc.db.engine import make_engine, make_sessionmaker
