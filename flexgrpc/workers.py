@@ -95,11 +95,15 @@ def reserve_port(host: str, port: int) -> socket.socket:
 
 def worker_main(settings: Settings, index: int, ready: Connection) -> None:
     """A worker process: one ``FlexServer`` on the shared ports, until SIGTERM."""
+    # A terminal's Ctrl-C reaches the whole process group; the supervisor passes it on as
+    # SIGTERM, once, so the workers do not act on it themselves.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs.configure(settings.log_level, settings.log_format, {"worker": index})
     parent = multiprocessing.parent_process()
 
     def started(server: FlexServer) -> None:
-        ready.send(("ready", server.metrics_port))
+        with contextlib.suppress(OSError):  # a supervisor already gone: its sentinel says so
+            ready.send(("ready", server.metrics_port))
         ready.close()
 
     try:
