@@ -17,6 +17,7 @@ import grpc
 import httpx
 import pytest
 from flexinference.v1 import route_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from flexgrpc.accounts.crypto import ProviderKeyCipher, generate_encryption_key
 from flexgrpc.accounts.store import AccountStore
@@ -85,6 +86,18 @@ def route_once(target: str, caller: Caller, start_within: str = "default") -> di
     return metadata
 
 
+def healthy(target: str, connections: int = 6) -> bool:
+    """The health service says SERVING on each of ``connections`` new connections."""
+    for _ in range(connections):
+        with grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as ch:
+            answer = health_pb2_grpc.HealthStub(ch).Check(
+                health_pb2.HealthCheckRequest(service="flexinference.v1.RouteService"), timeout=10
+            )
+            if answer.status != health_pb2.HealthCheckResponse.SERVING:
+                return False
+    return True
+
+
 def answered(target: str, caller: Caller, connections: int = 6) -> bool:
     """Each of ``connections`` new connections gets an answer."""
     for _ in range(connections):
@@ -124,6 +137,7 @@ def test_workers_share_the_ports_a_dead_one_is_replaced_and_sigterm_drains_them(
         first = worker_pids(server)
         assert len(first) == 2
         assert answered(server.target, caller)
+        assert healthy(server.target)
 
         # Kill each original worker in turn: the other one (then the replacement) answers,
         # and the supervisor says what happened and starts a new one on the same ports.
@@ -147,6 +161,7 @@ def test_workers_share_the_ports_a_dead_one_is_replaced_and_sigterm_drains_them(
         assert not set(replacements) & set(first)
         # Only replacements are left, and both ports still answer.
         assert answered(server.target, caller)
+        assert healthy(server.target)
         health = httpx.get(
             f"{rest}/v1/organizations/-", headers={"authorization": f"Bearer {caller.api_key}"}
         )
