@@ -235,7 +235,7 @@ class Supervisor:
         conn.close()
         worker.ready = None
         if message[0] != "ready":
-            return str(message[1])
+            return str(message[1]).removeprefix("flexgrpc: ")
         worker.listening = True
         worker.metrics_port = message[1]
         if message[1] is not None:

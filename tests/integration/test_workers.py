@@ -250,7 +250,7 @@ def test_the_supervisor_exits_when_a_worker_cannot_start(stack: dict[str, Any]) 
     env = {**stack["env"], "FLEXGRPC_PRICE_CATALOG": str(catalog)}
     refused = serve_exits(stack["tmp"], env, "--workers", "2")
     assert refused.returncode == 1
-    assert "could not start: flexgrpc: the price catalog is invalid" in refused.stderr
+    assert "could not start: the price catalog is invalid" in refused.stderr
     assert "listening on" not in refused.stdout
 
 
