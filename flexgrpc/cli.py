@@ -33,6 +33,17 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _workers(raw: str) -> int:
+    from flexgrpc.config import available_cores
+
+    if raw.strip().lower() == "auto":
+        return available_cores()
+    value = int(raw)
+    if value < 1:
+        raise ValueError("--workers must be at least 1, or auto")
+    return value
+
+
 def _db_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database-url",
@@ -51,6 +62,7 @@ def _settings(args: argparse.Namespace) -> Settings:
             "metrics_host",
             "metrics_port",
             "database_url",
+            "workers",
         )
     }
     return Settings.from_env().replace(**flags)
@@ -79,6 +91,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logs.configure(settings.log_level, settings.log_format)
+    if settings.workers > 1:
+        from flexgrpc import workers
+
+        return workers.run(settings)
     return run(settings)
 
 
@@ -282,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = command(sub, "serve", cmd_serve, "run the gRPC server and the REST shim")
     _server_flags(serve)
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        help="server processes sharing the ports: a number, or auto for one per core "
+        "(FLEXGRPC_WORKERS; default 1)",
+    )
     _db_flag(serve)
 
     from flexgrpc.sim.cli import add_arguments as add_simulator_flags

@@ -83,6 +83,23 @@ def _http_url(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+def _workers(env: Mapping[str, str], name: str, default: int) -> int:
+    """A number of worker processes, at least 1, or ``auto``: the cores this process may use."""
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw == "auto":
+        return available_cores()
+    return _int(env, name, default, minimum=1)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS says, else all)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 #: How the REST shim reaches the servicers (both through the same interceptors).
 REST_TRANSPORTS = ("in-process", "loopback")
 #: ``plain``: every flex window is raced; ``learned``: hopeless ones go to standard at once.
@@ -182,6 +199,9 @@ class Settings:
     #: ``learned`` skips flex races that recent races of the model show cannot start in time
     #: (flexgrpc.routing.flex_policy); ``plain`` always races.
     flex_policy: str = "plain"
+    #: Server processes sharing the gRPC and REST ports (``flexgrpc.workers``); 1 serves in
+    #: the ``serve`` process itself.
+    workers: int = 1
     #: Upper bound on RPCs handled at once; more wait in gRPC's queue (flex races are long).
     max_concurrent_rpcs: int = 20_000
     shutdown_grace_s: float = 30.0
@@ -265,6 +285,7 @@ class Settings:
             metrics_port=(
                 _int(e, "FLEXGRPC_METRICS_PORT", 0) if e.get("FLEXGRPC_METRICS_PORT") else None
             ),
+            workers=_workers(e, "FLEXGRPC_WORKERS", d.workers),
             max_concurrent_rpcs=_int(e, "FLEXGRPC_MAX_CONCURRENT_RPCS", d.max_concurrent_rpcs),
             shutdown_grace_s=_seconds(e, "FLEXGRPC_SHUTDOWN_GRACE_S", d.shutdown_grace_s),
             keepalive_time_s=_int(e, "FLEXGRPC_KEEPALIVE_TIME_S", d.keepalive_time_s, minimum=1),
