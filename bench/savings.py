@@ -672,7 +672,8 @@ async def run(args: argparse.Namespace) -> None:
     std_plan = workload(std_n, args.seed + 1, std_arrival, args.min_window, args.max_window,
                         prefix="std")  # fmt: skip
     policy = POLICIES[args.policy]
-    with stack(sim_args, {"FLEXGRPC_FLEX_POLICY": policy.server_policy}) as s:
+    server_env = {"FLEXGRPC_FLEX_POLICY": policy.server_policy, "FLEXGRPC_WORKERS": args.workers}
+    with stack(sim_args, server_env) as s:
         print(
             f"race pass: {len(plan)} requests over ~{args.arrival_seconds:.0f} s, windows up to "
             f"{args.max_window} s (expect ~{args.arrival_seconds + args.max_window:.0f} s)",
@@ -713,6 +714,11 @@ def main() -> None:
         "--standard-requests", type=int, default=200, help="size of the standard-only pass"
     )
     parser.add_argument("--policy", choices=sorted(POLICIES), default="plain")
+    parser.add_argument(
+        "--workers",
+        default="1",
+        help="server processes (serve --workers): the learned policy is per worker",
+    )
     parser.add_argument("--quick", action="store_true", help="~200 requests over ~20 s")
     args = parser.parse_args()
     if args.quick:

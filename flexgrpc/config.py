@@ -83,10 +83,29 @@ def _http_url(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+def _workers(env: Mapping[str, str], name: str, default: int) -> int:
+    """A number of worker processes, at least 1, or ``auto``: the cores this process may use."""
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw == "auto":
+        return available_cores()
+    return _int(env, name, default, minimum=1)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS says, else all)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 #: How the REST shim reaches the servicers (both through the same interceptors).
 REST_TRANSPORTS = ("in-process", "loopback")
 #: ``plain``: every flex window is raced; ``learned``: hopeless ones go to standard at once.
 FLEX_POLICIES = ("plain", "learned")
+#: What the limiters do when Redis cannot be reached: let requests through, or refuse them.
+ON_REDIS_ERROR = ("open", "closed")
 
 
 @dataclass(frozen=True)
@@ -180,6 +199,9 @@ class Settings:
     #: ``learned`` skips flex races that recent races of the model show cannot start in time
     #: (flexgrpc.routing.flex_policy); ``plain`` always races.
     flex_policy: str = "plain"
+    #: Server processes sharing the gRPC and REST ports (``flexgrpc.workers``); 1 serves in
+    #: the ``serve`` process itself.
+    workers: int = 1
     #: Upper bound on RPCs handled at once; more wait in gRPC's queue (flex races are long).
     max_concurrent_rpcs: int = 20_000
     shutdown_grace_s: float = 30.0
@@ -187,6 +209,16 @@ class Settings:
     keepalive_timeout_s: int = 10
     #: Failed authentications allowed per client address per minute before rate limiting.
     auth_failures_per_minute: int = 30
+    #: Redis (``redis://host:port/db``) that shares the organizations' rate limits and flex race
+    #: slots across workers and replicas; unset: each process keeps its own, in memory.
+    redis_url: str | None = None
+    #: Prefix of every key the limiters write, so that several deployments can share a Redis.
+    redis_key_prefix: str = "flexgrpc:"
+    #: Longest a limiter waits for Redis before it counts as away (then ``limits_on_redis_error``).
+    redis_timeout_s: float = 0.25
+    #: ``open``: with Redis away, limits are not enforced; ``closed``: the rate limit answers
+    #: ``unavailable`` (503) and every race counts as beyond its slots (``on_exceed`` applies).
+    limits_on_redis_error: str = "open"
     #: A JSON price file over the shipped prices: its entries decide the tiers they list.
     price_catalog: str | None = None
     #: Opt-in: at start, fetch genai-prices' published price data once and price with it
@@ -253,6 +285,7 @@ class Settings:
             metrics_port=(
                 _int(e, "FLEXGRPC_METRICS_PORT", 0) if e.get("FLEXGRPC_METRICS_PORT") else None
             ),
+            workers=_workers(e, "FLEXGRPC_WORKERS", d.workers),
             max_concurrent_rpcs=_int(e, "FLEXGRPC_MAX_CONCURRENT_RPCS", d.max_concurrent_rpcs),
             shutdown_grace_s=_seconds(e, "FLEXGRPC_SHUTDOWN_GRACE_S", d.shutdown_grace_s),
             keepalive_time_s=_int(e, "FLEXGRPC_KEEPALIVE_TIME_S", d.keepalive_time_s, minimum=1),
@@ -261,6 +294,12 @@ class Settings:
             ),
             auth_failures_per_minute=_int(
                 e, "FLEXGRPC_AUTH_FAILURES_PER_MINUTE", d.auth_failures_per_minute
+            ),
+            redis_url=e.get("FLEXGRPC_REDIS_URL") or None,
+            redis_key_prefix=e.get("FLEXGRPC_REDIS_KEY_PREFIX") or d.redis_key_prefix,
+            redis_timeout_s=_seconds(e, "FLEXGRPC_REDIS_TIMEOUT_S", d.redis_timeout_s, zero=False),
+            limits_on_redis_error=_choice(
+                e, "FLEXGRPC_LIMITS_ON_REDIS_ERROR", d.limits_on_redis_error, ON_REDIS_ERROR
             ),
             price_catalog=e.get("FLEXGRPC_PRICE_CATALOG") or None,
             price_refresh=_bool(e, "FLEXGRPC_PRICE_REFRESH", d.price_refresh),

@@ -19,8 +19,11 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` (0: a free port), not yet listening."""
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (0: a free port), not yet listening.
+
+    ``reuse_port``: ``SO_REUSEPORT``, so that several processes (the server's workers) listen
+    on the same port and the kernel spreads connections between them."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -30,6 +33,8 @@ def bind(host: str, port: int) -> socket.socket:
     listener = socket.socket(family, kind, proto)
     try:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         listener.bind(address)
     except OSError as exc:
         listener.close()
@@ -132,9 +137,10 @@ class HttpListener:
     def running(self) -> bool:
         return self._server is not None
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen on ``host:port`` and return the port bound; ``OSError`` if it cannot."""
-        listener = bind(host, port)
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
+        """Listen on ``host:port`` and return the port bound; ``OSError`` if it cannot
+        (``reuse_port``: share the port with other processes, see ``bind``)."""
+        listener = bind(host, port, reuse_port=reuse_port)
         config = uvicorn.Config(
             self._app,
             host=host,  # only for uvicorn's own messages: the socket is bound above

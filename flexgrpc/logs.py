@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -72,9 +73,27 @@ class JsonFormatter(logging.Formatter):
             return json.dumps(payload, default=str)
 
 
-def configure(level: str = "INFO", fmt: str = "json") -> None:
-    """Route the root logger to stderr through the redacting filter."""
+class FieldsFilter(logging.Filter):
+    """Adds the same fields to every line (a worker's index, say)."""
+
+    def __init__(self, fields: Mapping[str, object]) -> None:
+        super().__init__()
+        self._fields = dict(fields)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in self._fields.items():
+            setattr(record, key, value)
+        return True
+
+
+def configure(
+    level: str = "INFO", fmt: str = "json", fields: Mapping[str, object] | None = None
+) -> None:
+    """Route the root logger to stderr through the redacting filter; ``fields`` go on every
+    line."""
     handler = logging.StreamHandler(sys.stderr)
+    if fields:
+        handler.addFilter(FieldsFilter(fields))
     handler.addFilter(RedactingFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

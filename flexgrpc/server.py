@@ -1,4 +1,10 @@
-"""Assembles the server: gRPC services, interceptors, health, reflection, graceful shutdown."""
+"""Assembles the server: gRPC services, interceptors, health, reflection, graceful shutdown.
+
+One ``FlexServer`` is one process's server. Several of them (``flexgrpc.workers``) share the
+gRPC and REST ports with ``SO_REUSEPORT``; each is then a *worker*: its supervisor has applied
+the migrations and announces the ports, and the worker stops when told or when the supervisor
+is gone.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ import pathlib
 import secrets
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import grpc
@@ -30,6 +36,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from flexgrpc.accounts.crypto import ProviderKeyCipher
+from flexgrpc.accounts.limiters import build_limiters
 from flexgrpc.accounts.provider_keys import ProviderKeyCache
 from flexgrpc.accounts.store import AccountStore
 from flexgrpc.api.accounts import AccountServicer
@@ -119,8 +126,13 @@ class FlexServer:
         settings: Settings,
         extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
         sink: RecordSink | None = None,
+        *,
+        worker: bool = False,
     ) -> None:
         self.settings = settings
+        #: One of several processes on the same ports: they are shared (``SO_REUSEPORT``),
+        #: migrations are the supervisor's, and so are the ``listening on`` lines.
+        self.worker = worker
         self._extra_handlers = extra_handlers
         self._engine = make_engine(settings.database_url)
         self.ledger = LedgerStore(make_sessionmaker(self._engine))
@@ -173,6 +185,7 @@ class FlexServer:
             billable=functools.partial(is_billable_flex, catalog),
         )
 
+        self.limiters = build_limiters(settings, self.metrics.observe_limit)
         self.router = Router(
             FlexRace(
                 self._upstream,
@@ -187,6 +200,7 @@ class FlexServer:
             max_body_bytes=settings.max_message_bytes,
             in_flight=in_flight,
             flex_models=catalog,
+            limiters=self.limiters,
         )
 
     def _options(self) -> list[tuple[str, int]]:
@@ -206,12 +220,13 @@ class FlexServer:
             # (hard): a burst of flex races would be refused with CANCELLED before reaching us.
             ("grpc.server.max_pending_requests", s.max_concurrent_rpcs),
             ("grpc.server.max_pending_requests_hard_limit", s.max_concurrent_rpcs),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if self.worker else 0),
         ]
 
     async def start(self) -> None:
         s = self.settings
-        await asyncio.to_thread(upgrade, self._engine)
+        if not self.worker:
+            await asyncio.to_thread(upgrade, self._engine)
         self.record_writer.start()
         if self.billing.scheduler is not None:
             self.billing.scheduler.start()
@@ -236,7 +251,9 @@ class FlexServer:
         # two methods the generated add_*Servicer_to_server functions call on a server.
         in_process = HandlerRegistry()
         account_servicer = AccountServicer(
-            self.accounts, RequestLog(make_sessionmaker(self._engine))
+            self.accounts,
+            RequestLog(make_sessionmaker(self._engine)),
+            operators=frozenset(s.billing.operator_organizations),
         )
         route_servicer = RouteServicer(
             self.router, TokenCounter(self._upstream, self.router.provider_key)
@@ -264,7 +281,7 @@ class FlexServer:
         serving = health_pb2.HealthCheckResponse.SERVING
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, serving)
-        print(f"grpc listening on {s.grpc_host}:{self.grpc_port}", flush=True)
+        self._announce(f"grpc listening on {s.grpc_host}:{self.grpc_port}")
         rest = RestShim(
             _SERVICES.values(),
             max_body_bytes=s.max_message_bytes,
@@ -284,12 +301,13 @@ class FlexServer:
                 s.http_port,
                 servicers,
                 {DASHBOARD_PREFIX: lambda channel: self.dashboard.app(channel, token)},
+                reuse_port=self.worker,
             )
         except OSError as exc:
             await server.stop(0)
             raise SystemExit(f"{exc} (the REST shim's --http-port)") from None
         self._rest = rest
-        print(f"http listening on {s.http_host}:{self.http_port}", flush=True)
+        self._announce(f"http listening on {s.http_host}:{self.http_port}")
         if s.metrics_port is not None:
             listener = HttpListener(
                 metrics_app(self.metrics),
@@ -303,8 +321,12 @@ class FlexServer:
                 await self.stop(0)
                 raise SystemExit(f"{exc} (--metrics-port)") from None
             self._metrics_listener = listener
-            print(f"metrics listening on {s.metrics_host}:{self.metrics_port}", flush=True)
+            self._announce(f"metrics listening on {s.metrics_host}:{self.metrics_port}")
         log.info("server started", extra={"grpc_port": self.grpc_port, "http_port": self.http_port})
+
+    def _announce(self, line: str) -> None:
+        if not self.worker:
+            print(line, flush=True)
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain: report NOT_SERVING, refuse new calls, let in-flight ones finish in ``grace``."""
@@ -323,6 +345,7 @@ class FlexServer:
             await self.billing.scheduler.stop()
         await self.record_writer.stop()
         await self._upstream.aclose()
+        await self.limiters.aclose()
         self._engine.dispose()
         log.info("server stopped")
 
@@ -331,14 +354,28 @@ class FlexServer:
         await self._server.wait_for_termination()
 
 
-async def serve(settings: Settings, extra_handlers: Sequence[grpc.GenericRpcHandler] = ()) -> None:
-    """Run until SIGTERM or SIGINT, then drain and stop."""
+async def serve(
+    settings: Settings,
+    extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
+    *,
+    worker: Callable[[FlexServer], None] | None = None,
+    supervisor_gone: int | None = None,
+) -> None:
+    """Run until SIGTERM or SIGINT, then drain and stop.
+
+    As a worker, ``worker`` is called once the server listens, the supervisor's SIGTERM stops
+    it (SIGINT from a terminal goes to the supervisor, which passes it on), and so does the
+    file descriptor ``supervisor_gone`` turning readable (the supervisor died)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    server = FlexServer(settings, extra_handlers)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set if worker is None else lambda: None)
+    if supervisor_gone is not None:
+        loop.add_reader(supervisor_gone, stop.set)
+    server = FlexServer(settings, extra_handlers, worker=worker is not None)
     await server.start()
+    if worker is not None:
+        worker(server)
     await stop.wait()
     log.info("shutdown signal received")
     await server.stop()

@@ -45,8 +45,13 @@ def start_server(
     env: Mapping[str, str],
     argv: Sequence[str] | None = None,
     timeout: float = 30.0,
+    *,
+    new_session: bool = False,
 ) -> ServerProcess:
-    """Run ``argv`` (default: ``flexgrpc serve --grpc-port 0``) and wait for its listen line."""
+    """Run ``argv`` (default: ``flexgrpc serve --grpc-port 0``) and wait for its listen line.
+
+    ``new_session``: in a process group of its own, so that ``os.killpg`` reaches the server
+    and its workers at once (as a container's end does)."""
     command = list(argv or [sys.executable, "-m", "flexgrpc.cli", "serve", "--grpc-port", "0"])
     stderr_path = tmp / f"server-{time.monotonic_ns()}.log"
     # The REST shim listens too: on a free port unless the test says otherwise.
@@ -58,6 +63,7 @@ def start_server(
         stdout=subprocess.PIPE,
         stderr=stderr_path.open("w"),
         text=True,
+        start_new_session=new_session,
     )
     assert process.stdout is not None
     lines: list[str] = []

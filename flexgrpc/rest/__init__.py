@@ -68,12 +68,15 @@ class RestShim:
         port: int,
         servicers: str | InProcessChannel,
         mounts: Mapping[str, Callable[[aio.Channel | InProcessChannel], Any]] | None = None,
+        *,
+        reuse_port: bool = False,
     ) -> int:
         """Listen on ``host:port`` (0: a free port) and return the port; ``OSError`` if not.
 
         ``servicers`` is the server's own gRPC address (calls go over a loopback channel) or an
         ``InProcessChannel`` to them. ``mounts`` maps a path prefix to a factory of an ASGI
         app that is given the same channel (the dashboard); the shim serves every other path.
+        ``reuse_port``: share the port with the server's other workers (``SO_REUSEPORT``).
         """
         channel = (
             aio.insecure_channel(servicers, options=_CHANNEL_OPTIONS)
@@ -92,7 +95,7 @@ class RestShim:
             served = PrefixMounts(app, {prefix: make(channel) for prefix, make in mounts.items()})
         listener = HttpListener(served, header_timeout_s=self._header_timeout)
         try:
-            bound = await listener.start(host, port)
+            bound = await listener.start(host, port, reuse_port=reuse_port)
         except BaseException:
             await channel.close()
             raise

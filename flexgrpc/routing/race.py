@@ -18,6 +18,7 @@ from typing import Any
 
 from flexgrpc.domain import (
     Backoff,
+    FallbackReason,
     ProviderRoute,
     RaceOutcome,
     RetryPolicy,
@@ -42,6 +43,7 @@ class RaceProgress:
     route: ProviderRoute | None = None
     tier: UpstreamTier | None = None
     fell_back_at: float | None = None
+    fallback_reason: FallbackReason | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -107,9 +109,18 @@ class FlexRace:
         attempt.cancel()
 
     async def settle(
-        self, job: RouteJob, adapter: Adapter, api_key: str, progress: RaceProgress
+        self,
+        job: RouteJob,
+        adapter: Adapter,
+        api_key: str,
+        progress: RaceProgress,
+        *,
+        skip_race: FallbackReason | None = None,
     ) -> Settlement:
-        """Run the race (or the fixed-tier dispatch) until an answer has started."""
+        """Run the race (or the fixed-tier dispatch) until an answer has started.
+
+        With ``skip_race`` a race goes to standard at once, for that reason.
+        """
         if job.start_within.tier is not None:
             # No start to detect on a fixed tier: a non-streamed request goes as one (see
             # flexgrpc.providers.reading).
@@ -118,9 +129,12 @@ class FlexRace:
             )
             return self._settled(job, stream, RaceOutcome.FREE_TIER)
         assert job.start_within.window_ms is not None
-        if self._policy is not None and not self._policy.should_race(job):
+        if skip_race is None and self._policy is not None and not self._policy.should_race(job):
             # Recent races say flex cannot start within this window: standard at once.
+            skip_race = FallbackReason.FLEX_POLICY
+        if skip_race is not None:
             progress.fell_back_at = self._clock()
+            progress.fallback_reason = skip_race
             stream = await self._dispatch(job, adapter, api_key, UpstreamTier.STANDARD, progress)
             return self._settled(job, stream, RaceOutcome.FELL_BACK)
         deadline = job.received_at + job.start_within.window_ms / 1000
@@ -128,6 +142,7 @@ class FlexRace:
         if flex is not None:
             return self._settled(job, flex, RaceOutcome.FLEX_WON)
         progress.fell_back_at = self._clock()
+        progress.fallback_reason = FallbackReason.WINDOW_SPENT
         stream = await self._dispatch(job, adapter, api_key, UpstreamTier.STANDARD, progress)
         return self._settled(job, stream, RaceOutcome.FELL_BACK)
 

@@ -60,3 +60,13 @@ def test_keepalive_seconds_are_whole_and_positive(name: str) -> None:
         Settings.from_env({name: "-5"})
     with pytest.raises(SystemExit, match=f"{name} must be an integer"):
         Settings.from_env({name: "1.5"})
+
+
+def test_workers_are_a_number_or_auto_for_every_core_this_process_may_use() -> None:
+    import os
+
+    assert Settings.from_env({}).workers == 1
+    assert Settings.from_env({"FLEXGRPC_WORKERS": "3"}).workers == 3
+    assert Settings.from_env({"FLEXGRPC_WORKERS": "auto"}).workers == len(os.sched_getaffinity(0))
+    with pytest.raises(SystemExit, match="FLEXGRPC_WORKERS must be an integer of at least 1"):
+        Settings.from_env({"FLEXGRPC_WORKERS": "0"})

@@ -31,7 +31,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x66lexinference/v1/accounts.proto\x12\x10\x66lexinference.v1\x1a\x1e\x66lexinference/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x01\n\x0cOrganization\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rprovider_keys\x18\x03 \x03(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:]\xea\x41Z\n\x1d\x66lexinference.v1/Organization\x12\x1corganizations/{organization}*\rorganizations2\x0corganization\"\xab\x02\n\x06\x41piKey\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1c\n\x0e\x64isplay_prefix\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\"\n\x14\x64\x65\x66\x61ult_start_within\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01:]\xea\x41Z\n\x17\x66lexinference.v1/ApiKey\x12.organizations/{organization}/apiKeys/{api_key}*\x07\x61piKeys2\x06\x61piKey\"N\n\x16GetOrganizationRequest\x12\x34\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\n\x1d\x66lexinference.v1/Organization\"y\n\x12ListApiKeysRequest\x12\x30\n\x06parent\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\x12\x17\x66lexinference.v1/ApiKey\x12\x17\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"f\n\x13ListApiKeysResponse\x12\x30\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x18.flexinference.v1.ApiKeyB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fnext_page_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"\xa8\x01\n\x19UpdateOrganizationRequest\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32\x1e.flexinference.v1.OrganizationB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"\x85\x01\n\x13\x43reateApiKeyRequest\x12\x30\n\x06parent\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\x12\x17\x66lexinference.v1/ApiKey\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\"\n\x14\x64\x65\x66\x61ult_start_within\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"\x97\x01\n\x13UpdateApiKeyRequest\x12/\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x18.flexinference.v1.ApiKeyB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"]\n\x14\x43reateApiKeyResponse\x12/\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x18.flexinference.v1.ApiKeyB\x04\xe2\x41\x01\x03\x12\x14\n\x06secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"_\n\x13RevokeApiKeyRequest\x12.\n\x04name\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\n\x17\x66lexinference.v1/ApiKey\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\x83\x02\n\x0bProviderKey\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x16\n\x08provider\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x66ingerprint\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:v\xea\x41s\n\x1c\x66lexinference.v1/ProviderKey\x12\x38organizations/{organization}/providerKeys/{provider_key}*\x0cproviderKeys2\x0bproviderKey\"P\n\x17ListProviderKeysRequest\x12\x35\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\x12\x1c\x66lexinference.v1/ProviderKey\"V\n\x18ListProviderKeysResponse\x12:\n\rprovider_keys\x18\x01 \x03(\x0b\x32\x1d.flexinference.v1.ProviderKeyB\x04\xe2\x41\x01\x03\"}\n\x15SetProviderKeyRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1c\x66lexinference.v1/ProviderKey\x12\x15\n\x06secret\x18\x02 \x01(\tB\x05\xe2\x41\x02\x02\x04\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"i\n\x18\x44\x65leteProviderKeyRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1c\x66lexinference.v1/ProviderKey\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x32\xe3\n\n\x0e\x41\x63\x63ountService\x12\x85\x01\n\x0fGetOrganization\x12(.flexinference.v1.GetOrganizationRequest\x1a\x1e.flexinference.v1.Organization\"(\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=organizations/*}\x12\x8e\x01\n\x0bListApiKeys\x12$.flexinference.v1.ListApiKeysRequest\x1a%.flexinference.v1.ListApiKeysResponse\"2\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=organizations/*}/apiKeys\x12\xa6\x01\n\x12UpdateOrganization\x12+.flexinference.v1.UpdateOrganizationRequest\x1a\x1e.flexinference.v1.Organization\"C\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x37\x32\'/v1/{organization.name=organizations/*}:\x0corganization\x12\x94\x01\n\x0c\x43reateApiKey\x12%.flexinference.v1.CreateApiKeyRequest\x1a&.flexinference.v1.CreateApiKeyResponse\"5\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02)\"$/v1/{parent=organizations/*}/apiKeys:\x01*\x12\x94\x01\n\x0cUpdateApiKey\x12%.flexinference.v1.UpdateApiKeyRequest\x1a\x18.flexinference.v1.ApiKey\"C\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x37\x32,/v1/{api_key.name=organizations/*/apiKeys/*}:\x07\x61pi_key\x12\x8d\x01\n\x0cRevokeApiKey\x12%.flexinference.v1.RevokeApiKeyRequest\x1a\x18.flexinference.v1.ApiKey\"<\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x30\"+/v1/{name=organizations/*/apiKeys/*}:revoke:\x01*\x12\xa2\x01\n\x10ListProviderKeys\x12).flexinference.v1.ListProviderKeysRequest\x1a*.flexinference.v1.ListProviderKeysResponse\"7\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02+\x12)/v1/{parent=organizations/*}/providerKeys\x12\x98\x01\n\x0eSetProviderKey\x12\'.flexinference.v1.SetProviderKeyRequest\x1a\x1d.flexinference.v1.ProviderKey\">\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x32\"-/v1/{name=organizations/*/providerKeys/*}:set:\x01*\x12\x90\x01\n\x11\x44\x65leteProviderKey\x12*.flexinference.v1.DeleteProviderKeyRequest\x1a\x16.google.protobuf.Empty\"7\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02+*)/v1/{name=organizations/*/providerKeys/*}B\x18\n\x14\x64\x65v.flexinference.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x66lexinference/v1/accounts.proto\x12\x10\x66lexinference.v1\x1a\x1e\x66lexinference/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x02\n\x0cOrganization\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rprovider_keys\x18\x03 \x03(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12:\n\x06limits\x18\x05 \x01(\x0b\x32$.flexinference.v1.OrganizationLimitsB\x04\xe2\x41\x01\x01:]\xea\x41Z\n\x1d\x66lexinference.v1/Organization\x12\x1corganizations/{organization}*\rorganizations2\x0corganization\"\x9c\x01\n\x12OrganizationLimits\x12!\n\x13requests_per_minute\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1b\n\rrequest_burst\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1d\n\x0f\x66lex_race_slots\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\'\n\x19\x66lex_race_slots_on_exceed\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"\xab\x02\n\x06\x41piKey\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1c\n\x0e\x64isplay_prefix\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\"\n\x14\x64\x65\x66\x61ult_start_within\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01:]\xea\x41Z\n\x17\x66lexinference.v1/ApiKey\x12.organizations/{organization}/apiKeys/{api_key}*\x07\x61piKeys2\x06\x61piKey\"N\n\x16GetOrganizationRequest\x12\x34\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\n\x1d\x66lexinference.v1/Organization\"y\n\x12ListApiKeysRequest\x12\x30\n\x06parent\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\x12\x17\x66lexinference.v1/ApiKey\x12\x17\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"f\n\x13ListApiKeysResponse\x12\x30\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x18.flexinference.v1.ApiKeyB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fnext_page_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"\xa8\x01\n\x19UpdateOrganizationRequest\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32\x1e.flexinference.v1.OrganizationB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"\x85\x01\n\x13\x43reateApiKeyRequest\x12\x30\n\x06parent\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\x12\x17\x66lexinference.v1/ApiKey\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\"\n\x14\x64\x65\x66\x61ult_start_within\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"\x97\x01\n\x13UpdateApiKeyRequest\x12/\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x18.flexinference.v1.ApiKeyB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"]\n\x14\x43reateApiKeyResponse\x12/\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x18.flexinference.v1.ApiKeyB\x04\xe2\x41\x01\x03\x12\x14\n\x06secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"_\n\x13RevokeApiKeyRequest\x12.\n\x04name\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\n\x17\x66lexinference.v1/ApiKey\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\x83\x02\n\x0bProviderKey\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x16\n\x08provider\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x66ingerprint\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:v\xea\x41s\n\x1c\x66lexinference.v1/ProviderKey\x12\x38organizations/{organization}/providerKeys/{provider_key}*\x0cproviderKeys2\x0bproviderKey\"P\n\x17ListProviderKeysRequest\x12\x35\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\x12\x1c\x66lexinference.v1/ProviderKey\"V\n\x18ListProviderKeysResponse\x12:\n\rprovider_keys\x18\x01 \x03(\x0b\x32\x1d.flexinference.v1.ProviderKeyB\x04\xe2\x41\x01\x03\"}\n\x15SetProviderKeyRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1c\x66lexinference.v1/ProviderKey\x12\x15\n\x06secret\x18\x02 \x01(\tB\x05\xe2\x41\x02\x02\x04\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"i\n\x18\x44\x65leteProviderKeyRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1c\x66lexinference.v1/ProviderKey\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x32\xe3\n\n\x0e\x41\x63\x63ountService\x12\x85\x01\n\x0fGetOrganization\x12(.flexinference.v1.GetOrganizationRequest\x1a\x1e.flexinference.v1.Organization\"(\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=organizations/*}\x12\x8e\x01\n\x0bListApiKeys\x12$.flexinference.v1.ListApiKeysRequest\x1a%.flexinference.v1.ListApiKeysResponse\"2\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=organizations/*}/apiKeys\x12\xa6\x01\n\x12UpdateOrganization\x12+.flexinference.v1.UpdateOrganizationRequest\x1a\x1e.flexinference.v1.Organization\"C\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x37\x32\'/v1/{organization.name=organizations/*}:\x0corganization\x12\x94\x01\n\x0c\x43reateApiKey\x12%.flexinference.v1.CreateApiKeyRequest\x1a&.flexinference.v1.CreateApiKeyResponse\"5\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02)\"$/v1/{parent=organizations/*}/apiKeys:\x01*\x12\x94\x01\n\x0cUpdateApiKey\x12%.flexinference.v1.UpdateApiKeyRequest\x1a\x18.flexinference.v1.ApiKey\"C\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x37\x32,/v1/{api_key.name=organizations/*/apiKeys/*}:\x07\x61pi_key\x12\x8d\x01\n\x0cRevokeApiKey\x12%.flexinference.v1.RevokeApiKeyRequest\x1a\x18.flexinference.v1.ApiKey\"<\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x30\"+/v1/{name=organizations/*/apiKeys/*}:revoke:\x01*\x12\xa2\x01\n\x10ListProviderKeys\x12).flexinference.v1.ListProviderKeysRequest\x1a*.flexinference.v1.ListProviderKeysResponse\"7\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02+\x12)/v1/{parent=organizations/*}/providerKeys\x12\x98\x01\n\x0eSetProviderKey\x12\'.flexinference.v1.SetProviderKeyRequest\x1a\x1d.flexinference.v1.ProviderKey\">\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x32\"-/v1/{name=organizations/*/providerKeys/*}:set:\x01*\x12\x90\x01\n\x11\x44\x65leteProviderKey\x12*.flexinference.v1.DeleteProviderKeyRequest\x1a\x16.google.protobuf.Empty\"7\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02+*)/v1/{name=organizations/*/providerKeys/*}B\x18\n\x14\x64\x65v.flexinference.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,8 +47,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORGANIZATION'].fields_by_name['provider_keys']._serialized_options = b'\342A\001\003'
   _globals['_ORGANIZATION'].fields_by_name['create_time']._loaded_options = None
   _globals['_ORGANIZATION'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_ORGANIZATION'].fields_by_name['limits']._loaded_options = None
+  _globals['_ORGANIZATION'].fields_by_name['limits']._serialized_options = b'\342A\001\001'
   _globals['_ORGANIZATION']._loaded_options = None
   _globals['_ORGANIZATION']._serialized_options = b'\352AZ\n\035flexinference.v1/Organization\022\034organizations/{organization}*\rorganizations2\014organization'
+  _globals['_ORGANIZATIONLIMITS'].fields_by_name['requests_per_minute']._loaded_options = None
+  _globals['_ORGANIZATIONLIMITS'].fields_by_name['requests_per_minute']._serialized_options = b'\342A\001\001'
+  _globals['_ORGANIZATIONLIMITS'].fields_by_name['request_burst']._loaded_options = None
+  _globals['_ORGANIZATIONLIMITS'].fields_by_name['request_burst']._serialized_options = b'\342A\001\001'
+  _globals['_ORGANIZATIONLIMITS'].fields_by_name['flex_race_slots']._loaded_options = None
+  _globals['_ORGANIZATIONLIMITS'].fields_by_name['flex_race_slots']._serialized_options = b'\342A\001\001'
+  _globals['_ORGANIZATIONLIMITS'].fields_by_name['flex_race_slots_on_exceed']._loaded_options = None
+  _globals['_ORGANIZATIONLIMITS'].fields_by_name['flex_race_slots_on_exceed']._serialized_options = b'\342A\001\001'
   _globals['_APIKEY'].fields_by_name['name']._loaded_options = None
   _globals['_APIKEY'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_APIKEY'].fields_by_name['display_prefix']._loaded_options = None
@@ -142,35 +152,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACCOUNTSERVICE'].methods_by_name['DeleteProviderKey']._loaded_options = None
   _globals['_ACCOUNTSERVICE'].methods_by_name['DeleteProviderKey']._serialized_options = b'\212\316\030\002\010\003\202\323\344\223\002+*)/v1/{name=organizations/*/providerKeys/*}'
   _globals['_ORGANIZATION']._serialized_start=272
-  _globals['_ORGANIZATION']._serialized_end=513
-  _globals['_APIKEY']._serialized_start=516
-  _globals['_APIKEY']._serialized_end=815
-  _globals['_GETORGANIZATIONREQUEST']._serialized_start=817
-  _globals['_GETORGANIZATIONREQUEST']._serialized_end=895
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=897
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1018
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1020
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1122
-  _globals['_UPDATEORGANIZATIONREQUEST']._serialized_start=1125
-  _globals['_UPDATEORGANIZATIONREQUEST']._serialized_end=1293
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=1296
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=1429
-  _globals['_UPDATEAPIKEYREQUEST']._serialized_start=1432
-  _globals['_UPDATEAPIKEYREQUEST']._serialized_end=1583
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=1585
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1678
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1680
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1775
-  _globals['_PROVIDERKEY']._serialized_start=1778
-  _globals['_PROVIDERKEY']._serialized_end=2037
-  _globals['_LISTPROVIDERKEYSREQUEST']._serialized_start=2039
-  _globals['_LISTPROVIDERKEYSREQUEST']._serialized_end=2119
-  _globals['_LISTPROVIDERKEYSRESPONSE']._serialized_start=2121
-  _globals['_LISTPROVIDERKEYSRESPONSE']._serialized_end=2207
-  _globals['_SETPROVIDERKEYREQUEST']._serialized_start=2209
-  _globals['_SETPROVIDERKEYREQUEST']._serialized_end=2334
-  _globals['_DELETEPROVIDERKEYREQUEST']._serialized_start=2336
-  _globals['_DELETEPROVIDERKEYREQUEST']._serialized_end=2441
-  _globals['_ACCOUNTSERVICE']._serialized_start=2444
-  _globals['_ACCOUNTSERVICE']._serialized_end=3823
+  _globals['_ORGANIZATION']._serialized_end=573
+  _globals['_ORGANIZATIONLIMITS']._serialized_start=576
+  _globals['_ORGANIZATIONLIMITS']._serialized_end=732
+  _globals['_APIKEY']._serialized_start=735
+  _globals['_APIKEY']._serialized_end=1034
+  _globals['_GETORGANIZATIONREQUEST']._serialized_start=1036
+  _globals['_GETORGANIZATIONREQUEST']._serialized_end=1114
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1116
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1237
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1239
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1341
+  _globals['_UPDATEORGANIZATIONREQUEST']._serialized_start=1344
+  _globals['_UPDATEORGANIZATIONREQUEST']._serialized_end=1512
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=1515
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=1648
+  _globals['_UPDATEAPIKEYREQUEST']._serialized_start=1651
+  _globals['_UPDATEAPIKEYREQUEST']._serialized_end=1802
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=1804
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1897
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1899
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1994
+  _globals['_PROVIDERKEY']._serialized_start=1997
+  _globals['_PROVIDERKEY']._serialized_end=2256
+  _globals['_LISTPROVIDERKEYSREQUEST']._serialized_start=2258
+  _globals['_LISTPROVIDERKEYSREQUEST']._serialized_end=2338
+  _globals['_LISTPROVIDERKEYSRESPONSE']._serialized_start=2340
+  _globals['_LISTPROVIDERKEYSRESPONSE']._serialized_end=2426
+  _globals['_SETPROVIDERKEYREQUEST']._serialized_start=2428
+  _globals['_SETPROVIDERKEYREQUEST']._serialized_end=2553
+  _globals['_DELETEPROVIDERKEYREQUEST']._serialized_start=2555
+  _globals['_DELETEPROVIDERKEYREQUEST']._serialized_end=2660
+  _globals['_ACCOUNTSERVICE']._serialized_start=2663
+  _globals['_ACCOUNTSERVICE']._serialized_end=4042
 # @@protoc_insertion_point(module_scope)
