@@ -179,9 +179,8 @@ class UpstreamStream:
 
         Raises ``StreamBroken`` when the stream fails or ends before its terminal event.
         """
-        for event in self.buffered:
-            yield event
-        self.buffered = []
+        while self.buffered:
+            yield self.buffered.pop(0)
         while True:
             try:
                 following = await self._next_event()
@@ -197,6 +196,24 @@ class UpstreamStream:
             yield following
             if kind is EventKind.ERROR:
                 raise StreamBroken("the provider reported an error in the stream", relayed=True)
+
+    def ready(self) -> bool:
+        """Whether the next event is already here, so that reading it will not wait: still
+        buffered, parsed from an earlier chunk, or in bytes the connection has received and
+        not yet handed over (taken without waiting). A relay that asks before each write
+        sends the events that arrived together in one write, and never holds one back."""
+        if self.buffered or self._pending:
+            return True
+        if self._whole:
+            return False
+        content = self.response.content
+        try:
+            data = content.read_nowait() if not content.at_eof() else b""
+        except (*_TRANSPORT_ERRORS, RuntimeError):
+            return False  # the next read raises it, or waits
+        if data:
+            self._pending.extend(self._parser.feed(data))
+        return bool(self._pending)
 
     async def aclose(self) -> None:
         # A stream read to its end already went back to the pool; one still open is closed

@@ -73,6 +73,9 @@ class Settled:
 
 @dataclass(frozen=True)
 class Chunk:
+    """The caller's bytes: one event, or every event that had arrived together (whole events,
+    in order; an event is never held back for a later one)."""
+
     data: bytes
 
 
@@ -342,6 +345,9 @@ class _Run:
         stream = settlement.stream
         reader = stream.reader
         presenter = adapter.presenter(job)
+        #: Frames of events that arrived together, sent as one chunk once no further event
+        #: is already here (none waits for a later one).
+        pending: list[bytes] = []
         try:
             if job.stream:
                 yield self._settled(job, adapter, settlement, cost=None)
@@ -350,11 +356,17 @@ class _Run:
                         self._price(job, adapter, settlement)
                     frames = presenter.frames(event, self._shown_cost(job))
                     if reader.finished and self.record is None:
+                        if pending:  # what came before the end does not wait for the commit
+                            yield Chunk(b"".join(pending))
+                            pending = []
                         await self._store(raise_errors=True)  # before the terminal event
-                    for frame in frames:
-                        yield Chunk(frame)
-                for frame in presenter.end_frames(self._shown_cost(job)):
-                    yield Chunk(frame)
+                    pending += frames
+                    if pending and not stream.ready():
+                        yield Chunk(b"".join(pending))
+                        pending = []
+                pending += presenter.end_frames(self._shown_cost(job))
+                if pending:
+                    yield Chunk(b"".join(pending))
             else:
                 async for _ in stream.events():
                     pass
@@ -366,7 +378,9 @@ class _Run:
             self.outcome, self.error_code = RaceOutcome.FAILED, "upstream_stream_broken"
             message = f"The provider's answer broke off after it started: {broken.reason}."
             if job.stream and not broken.relayed:
-                yield Chunk(presenter.error_frame("upstream_stream_broken", message))
+                pending.append(presenter.error_frame("upstream_stream_broken", message))
+            if pending:
+                yield Chunk(b"".join(pending))
             raise FlexError(
                 "upstream_error", message, metadata={"provider": job.provider.value}
             ) from broken
