@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -242,8 +242,12 @@ class UpstreamClient:
         base_urls: Mapping[ProviderRoute, str],
         timeouts: Timeouts = Timeouts(),
         max_connections: int = 20_000,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
+        """``trace_configs``: aiohttp's request hooks (OpenTelemetry's client spans and the
+        ``traceparent`` it sends, when tracing is on)."""
         self._base_urls = {route: url.rstrip("/") for route, url in base_urls.items()}
+        self._trace_configs = list(trace_configs)
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         t = timeouts
@@ -263,6 +267,7 @@ class UpstreamClient:
                 ),
                 timeout=self._stream_timeout,
                 trust_env=False,
+                trace_configs=self._trace_configs or None,
             )
         return self._session
 

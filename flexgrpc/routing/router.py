@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from flexinference.v1 import types_pb2
 
+from flexgrpc import tracing
 from flexgrpc.accounts.store import Principal
 from flexgrpc.domain import (
     NO_TOKENS,
@@ -281,6 +282,8 @@ class _Run:
         #: The record is in the sink: what happens after (a caller leaving between the answer's
         #: end and the call's) no longer changes how the request ended.
         self.durable = False
+        #: The request's span (``None`` when tracing is off); its steps are its children.
+        self.span = tracing.start("route")
 
     async def parts(
         self, body: bytes, controls: types_pb2.RoutingControls | None
@@ -301,13 +304,14 @@ class _Run:
             self.adapter = adapter = services.adapter_for(job)
             await services.gate(self.principal.organization_id, job)
             api_key = await services.provider_key(self.principal, job.provider)
-            upstream_job = adapter.upstream_job(job)
-            try:
-                self.settlement = await services.race.settle(
-                    upstream_job, adapter, api_key, self.progress
-                )
-            except UpstreamError as error:
-                raise upstream_failure(error, job.provider) from error
+            upstream_job = self._upstream_job(job, adapter)
+            with tracing.within(self.span):  # the race's spans are the request's children
+                try:
+                    self.settlement = await services.race.settle(
+                        upstream_job, adapter, api_key, self.progress
+                    )
+                except UpstreamError as error:
+                    raise upstream_failure(error, job.provider) from error
             self.outcome = self.settlement.outcome
             async for part in self._answer(job, adapter, self.settlement):
                 yield part
@@ -330,6 +334,29 @@ class _Run:
                 await asyncio.shield(self._store(raise_errors=False))
             assert self.record is not None
             services.observe_later(self.record)
+            if self.span is not None:
+                self._finish_span(self.record)
+
+    def _upstream_job(self, job: RouteJob, adapter: Adapter) -> RouteJob:
+        if not adapter.translated:
+            return adapter.upstream_job(job)
+        with tracing.child("translate.request", self.span):
+            return adapter.upstream_job(job)
+
+    def _finish_span(self, record: RequestRecord) -> None:
+        tracing.finish(
+            self.span,
+            error=record.error_code,
+            **{
+                "flexgrpc.request_id": record.request_id,
+                "flexgrpc.organization_id": record.organization_id,
+                "flexgrpc.surface": record.surface.value,
+                "flexgrpc.model": record.model,
+                "flexgrpc.outcome": record.outcome.value,
+                "flexgrpc.served_tier": record.served_tier.value,
+                "flexgrpc.flex_attempts": record.flex_attempts,
+            },
+        )
 
     def _end(self, outcome: RaceOutcome, code: str) -> None:
         if not self.durable:
@@ -345,6 +372,8 @@ class _Run:
         stream = settlement.stream
         reader = stream.reader
         presenter = adapter.presenter(job)
+        # A native answer is relayed as it came: only a translation is a step worth a span.
+        relay = tracing.start_under("translate.answer", self.span) if adapter.translated else None
         #: Frames of events that arrived together, sent as one chunk once no further event
         #: is already here (none waits for a later one).
         pending: list[bytes] = []
@@ -384,6 +413,8 @@ class _Run:
             raise FlexError(
                 "upstream_error", message, metadata={"provider": job.provider.value}
             ) from broken
+        finally:
+            tracing.finish(relay)
 
     def _settled(
         self, job: RouteJob, adapter: Adapter, settlement: Settlement, cost: Cost | None
@@ -405,6 +436,10 @@ class _Run:
 
     def _price(self, job: RouteJob, adapter: Adapter, settlement: Settlement) -> None:
         """Read the served tier and usage off the upstream answer and price it (once)."""
+        with tracing.child("price", self.span):
+            self._price_untraced(job, adapter, settlement)
+
+    def _price_untraced(self, job: RouteJob, adapter: Adapter, settlement: Settlement) -> None:
         reader = settlement.stream.reader
         self.provider_tier = reader.served_tier or ""
         self.served = adapter.normalise_tier(self.provider_tier)
@@ -454,7 +489,8 @@ class _Run:
     async def _store(self, *, raise_errors: bool) -> None:
         self.record = record = self._build_record()
         try:
-            await self.services.sink.record(record)
+            with tracing.child("ledger.commit", self.span):
+                await self.services.sink.record(record)
             self.durable = True
         except Exception as exc:
             log.error("could not store the record of %s", self.request_id, exc_info=exc)
