@@ -42,8 +42,8 @@ from grpc import aio
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from bench.harness import Proc, Stack, percentile, relay_floor, second_server, stack  # noqa: E402
-from bench.rest_overhead import RawHttp, post  # noqa: E402
+from bench.harness import Proc, Stack, percentile, relay_floor, second_server, stack
+from bench.rest_overhead import RawHttp, post
 
 MODEL = "gpt-5-mini"
 Call = Callable[[], Awaitable[None]]
@@ -184,13 +184,30 @@ def serve_accepts_workers() -> bool:
     return "--workers" in found.stdout
 
 
+#: Requests answered by flexgrpc servers (each must leave one usage record).
+ROUTED = [0]
+
+
+def counted(make: MakeCall) -> MakeCall:
+    def counted_make() -> Call:
+        call = make()
+
+        async def counted_call() -> None:
+            await call()
+            ROUTED[0] += 1
+
+        return counted_call
+
+    return counted_make
+
+
 def flexgrpc_target(s: Stack, name: str, grpc_port: int, http_port: int, pid: int) -> Target:
     calls: dict[tuple[str, bool], MakeCall] = {}
     grpc_calls = GrpcCalls(f"127.0.0.1:{grpc_port}", s.metadata)
     for stream in (False, True):
         head, body = post("/v1/chat/completions", s.api_key, payload(stream))
-        calls["rest", stream] = rest_maker(http_port, head, body)
-        calls["grpc", stream] = grpc_calls.chat(stream)
+        calls["rest", stream] = counted(rest_maker(http_port, head, body))
+        calls["grpc", stream] = counted(grpc_calls.chat(stream))
     target = Target(name, pid, calls, records=True)
     target.grpc = grpc_calls  # type: ignore[attr-defined]
     return target
@@ -293,7 +310,7 @@ def table(rows: dict[Any, Row], floor_cpu: dict[bool, float]) -> None:
             f"| {row.target} | {row.transport} | {'streamed' if row.streamed else 'whole'} "
             f"| {text(row.added_p50, '.3f')} ms | {text(row.rate, ',.0f')} "
             f"| {text(row.p50_64, '.2f')} ms | {text(row.cpu_ms, '.3f')} ms "
-            f"| {text(ratio, '.2f')}× |"
+            f"| {text(ratio, '.2f')}x |"
         )
 
 
@@ -327,7 +344,7 @@ async def run(args: argparse.Namespace) -> None:
                     targets.append(
                         flexgrpc_target(
                             s, "flexgrpc, 1 worker", s.server.port, http_port, s.server.process.pid
-                        )  # fmt: skip
+                        )
                     )
                     continue
                 if not serve_accepts_workers():
@@ -340,6 +357,17 @@ async def run(args: argparse.Namespace) -> None:
                 targets.append(
                     flexgrpc_target(s, f"flexgrpc, {n} workers", proc.port, port, proc.process.pid)
                 )
+            if args.baseline:
+                # Another checkout's server (say the main branch), as a 1-worker target.
+                code = (
+                    f"import sys; sys.path.insert(0, {args.baseline!r}); "
+                    "from flexgrpc.cli import main; sys.argv[0] = 'flexgrpc'; sys.exit(main())"
+                )
+                argv = [sys.executable, "-c", code, "serve", "--grpc-port", "0"]
+                proc, port = second_server(s, "baseline", quiet, argv)
+                others.append(proc)
+                name = f"baseline {pathlib.Path(args.baseline).name}, 1 worker"
+                targets.append(flexgrpc_target(s, name, proc.port, port, proc.process.pid))
             traced_proc, traced_http = second_server(s, "traced", {**quiet,
                                                      "FLEXGRPC_TRACING": "discard"})  # fmt: skip
             others.append(traced_proc)
@@ -381,10 +409,11 @@ async def run(args: argparse.Namespace) -> None:
                         f"{target.name}: {grpc_calls.messages / grpc_calls.streams:.1f} gRPC "
                         "messages per streamed answer (43 events)"
                     )
-            sent = sum(r.requests for r in rows.values() if not r.target.startswith(("Python",
-                                                                                        "gRPC")))  # fmt: skip
-            print(f"usage records in the ledger: {usage_records(s):,} (measured flexgrpc "
-                  f"requests: {sent:,}, plus warm-ups)")  # fmt: skip
+            await asyncio.sleep(1)  # the last records' commits
+            print(
+                f"usage records in the ledger: {usage_records(s):,}; requests answered by "
+                f"flexgrpc servers in this run: {ROUTED[0]:,}"
+            )
         finally:
             for proc in others:
                 proc.stop()
@@ -398,6 +427,9 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument("--seconds", type=float, default=5.0, help="per cell at concurrency 64")
     parser.add_argument("--requests", type=int, default=300, help="rounds at concurrency 1")
+    parser.add_argument(
+        "--baseline", help="also measure the server of another checkout (a directory), 1 worker"
+    )
     asyncio.run(run(parser.parse_args()))
 
 

@@ -57,11 +57,13 @@ async def traced(tmp_path: pathlib.Path, fresh_sim: SimulatorThread) -> AsyncIte
     )
     caller = new_caller(store, "Traced Co")
     store.set_provider_key(caller.organization_id, "openai", "sk-test-" + "a" * 32)
+    store.set_provider_key(caller.organization_id, "anthropic", "sk-ant-" + "c" * 32)
     settings = Settings.from_env(
         {
             "FLEXGRPC_DATABASE_URL": url,
             "FLEXGRPC_ENCRYPTION_KEY": secret,
             "FLEXGRPC_OPENAI_BASE_URL": f"{fresh_sim.url}/v1",
+            "FLEXGRPC_ANTHROPIC_BASE_URL": f"{fresh_sim.url}/v1",
             "FLEXGRPC_GRPC_HOST": "127.0.0.1",
             "FLEXGRPC_GRPC_PORT": "0",
             "FLEXGRPC_HTTP_HOST": "127.0.0.1",
@@ -182,6 +184,31 @@ async def test_a_fallback_over_rest_traces_the_attempt_and_the_fallback(
     assert refused.traceparent is not None
     assert served.traceparent is not None
     assert refused.traceparent.split("-")[1] == served.traceparent.split("-")[1] == TRACE_ID
+
+
+async def test_a_translated_pair_traces_both_translations(traced: Traced) -> None:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{traced.server.http_port}") as http:
+        reply = await http.post(
+            "/v1/chat/completions",
+            json={
+                "model": "claude-sonnet-4-5",
+                "messages": [{"role": "user", "content": "hi"}],
+                "start_within": "default",
+            },
+            headers={"authorization": f"Bearer {traced.caller.api_key}"},
+        )
+    assert reply.status_code == 200, reply.text
+    tree = await _trace(traced.spans, "POST /v1/chat/completions")
+    (route,) = tree["route"]
+    assert _children(tree, route) == [
+        "ledger.commit",
+        "price",
+        "race",
+        "translate.answer",
+        "translate.request",
+    ]
+    (race,) = tree["race"]
+    assert _children(tree, race) == ["POST"]  # a fixed tier: the upstream request alone
 
 
 async def test_tracing_is_off_by_default() -> None:
