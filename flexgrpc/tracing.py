@@ -68,14 +68,39 @@ def within(target: trace.Span | None) -> contextlib.AbstractContextManager[Any]:
     return trace.use_span(target, end_on_exit=False)
 
 
-def child(
-    name: str, parent: trace.Span | None, attributes: Mapping[str, Any] | None = None
+class _Leaf:
+    """A span with no children: started and ended around a block, never made current (no
+    context to attach and detach, which is most of what a current span costs)."""
+
+    __slots__ = ("_name", "_parent", "_span")
+
+    def __init__(self, name: str, parent: trace.Span | None) -> None:
+        self._name, self._parent = name, parent
+        self._span: trace.Span | None = None
+
+    def __enter__(self) -> trace.Span | None:
+        if _tracer is not None:
+            context = trace.set_span_in_context(self._parent) if self._parent else None
+            self._span = _tracer.start_span(self._name, context=context)
+        return self._span
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        span = self._span
+        if span is not None:
+            if error is not None:
+                span.record_exception(error)
+                span.set_status(trace.Status(trace.StatusCode.ERROR, type(error).__name__))
+            span.end()
+
+
+def leaf(
+    name: str, parent: trace.Span | None = None
 ) -> contextlib.AbstractContextManager[trace.Span | None]:
-    """A span under ``parent`` (from ``start``), current inside the ``with`` block."""
-    if _tracer is None or parent is None:
+    """A span for a step that opens no span of its own (the ledger commit, pricing), under
+    ``parent`` (from ``start``) or else the current span."""
+    if _tracer is None:
         return _OFF
-    context = trace.set_span_in_context(parent)
-    return _tracer.start_as_current_span(name, context=context, attributes=attributes)
+    return _Leaf(name, parent)
 
 
 def finish(target: trace.Span | None, error: str = "", **attributes: Any) -> None:

@@ -156,7 +156,7 @@ class AuthInterceptor(_BehaviourInterceptor):
         self._session_methods = session_methods
 
     async def _authenticate(self, method: str, context: Context) -> None:
-        with tracing.span("authenticate"):
+        with tracing.leaf("authenticate"):
             await self._authenticate_untraced(method, context)
 
     async def _authenticate_untraced(self, method: str, context: Context) -> None:

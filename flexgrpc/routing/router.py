@@ -340,7 +340,7 @@ class _Run:
     def _upstream_job(self, job: RouteJob, adapter: Adapter) -> RouteJob:
         if not adapter.translated:
             return adapter.upstream_job(job)
-        with tracing.child("translate.request", self.span):
+        with tracing.leaf("translate.request", self.span):
             return adapter.upstream_job(job)
 
     def _finish_span(self, record: RequestRecord) -> None:
@@ -436,7 +436,7 @@ class _Run:
 
     def _price(self, job: RouteJob, adapter: Adapter, settlement: Settlement) -> None:
         """Read the served tier and usage off the upstream answer and price it (once)."""
-        with tracing.child("price", self.span):
+        with tracing.leaf("price", self.span):
             self._price_untraced(job, adapter, settlement)
 
     def _price_untraced(self, job: RouteJob, adapter: Adapter, settlement: Settlement) -> None:
@@ -489,7 +489,7 @@ class _Run:
     async def _store(self, *, raise_errors: bool) -> None:
         self.record = record = self._build_record()
         try:
-            with tracing.child("ledger.commit", self.span):
+            with tracing.leaf("ledger.commit", self.span):
                 await self.services.sink.record(record)
             self.durable = True
         except Exception as exc:
