@@ -8,17 +8,20 @@ routes to the simulator over HTTP; calls come over gRPC and over the REST shim.
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
 import pathlib
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import grpc
 import httpx
 import pytest
-from flexinference.v1 import route_pb2, route_pb2_grpc
+from flexinference.v1 import accounts_pb2, accounts_pb2_grpc, route_pb2, route_pb2_grpc
 from google.api import httpbody_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -32,6 +35,7 @@ from flexgrpc.db.migrate import upgrade
 from flexgrpc.server import FlexServer
 from flexgrpc.sim import SimConfig, SimulatorThread
 from tests.integration.conftest import Caller, new_caller
+from tests.serverproc import start_server
 
 MODEL = "gpt-5-mini"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -218,3 +222,49 @@ async def test_tracing_is_off_by_default() -> None:
     assert Settings.from_env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318"}).tracing == "otlp"
     with tracing.installed(None), tracing.span("anything") as span:
         assert span is None
+
+
+class _Collector(http.server.BaseHTTPRequestHandler):
+    """An OTLP/HTTP trace endpoint that keeps the span names it receives."""
+
+    names: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+        for resource in request.resource_spans:
+            for scope in resource.scope_spans:
+                self.names.extend(span.name for span in scope.spans)
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_configured_otlp_endpoint_receives_the_spans(
+    tmp_path: pathlib.Path, server_env: dict[str, str], accounts: AccountStore
+) -> None:
+    collector = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{collector.server_address[1]}"
+    server = start_server(
+        tmp_path,
+        {**server_env, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_BSP_SCHEDULE_DELAY": "50"},
+    )
+    try:
+        caller = new_caller(accounts, "Exported Co")
+        with grpc.insecure_channel(server.target) as channel:
+            stub = accounts_pb2_grpc.AccountServiceStub(channel)
+            stub.GetOrganization(
+                accounts_pb2.GetOrganizationRequest(name="organizations/-"),
+                metadata=caller.metadata,
+                timeout=10,
+            )
+    finally:
+        server.stop()  # flushes what is left
+        collector.shutdown()
+    assert "/flexinference.v1.AccountService/GetOrganization" in _Collector.names
+    assert "authenticate" in _Collector.names
