@@ -1,14 +1,16 @@
 """OpenTelemetry tracing: one trace per request, off by default, and next to free when off.
 
 The server installs a tracer provider at start when tracing is configured
-(``FLEXGRPC_TRACING``, see ``flexgrpc.config``); the router, the race, the ledger writer and the
-authentication step open their spans through ``span``. Without a provider ``span`` returns one
-shared ``nullcontext``: a function call and an empty ``with`` per step, no span objects, no
-context switches. The transport edges (the gRPC server, the REST shim's ASGI app, the aiohttp
-client upstream) are traced by OpenTelemetry's own instrumentation, which reads W3C
-``traceparent`` from the caller and sends it upstream; the server wires those in
-(``flexgrpc.server``) only when tracing is on.
-"""
+(``FLEXGRPC_TRACING``, see ``flexgrpc.config``). The router's request span is ``start``-ed and
+``finish``-ed by hand (the router is a generator that yields between its steps, so its span is
+never left current across a ``yield``); the race's spans are made current with ``span`` so that
+the upstream requests inside them are their children; steps with no children of their own
+(authentication, pricing, the ledger commit, request translation) are ``leaf`` spans, never made
+current. Without a provider each of these returns ``None`` or one shared ``nullcontext``: a
+function call and an empty ``with`` per step, no span objects, no context changes. The transport
+edges (the gRPC server, the REST shim's ASGI app, the aiohttp client upstream) are traced by
+OpenTelemetry's own instrumentation, which reads W3C ``traceparent`` from the caller and sends
+it upstream; the server wires those in (``flexgrpc.server``) only when tracing is on."""
 
 from __future__ import annotations
 
@@ -33,10 +35,6 @@ def install(provider: trace.TracerProvider | None) -> None:
     """Trace with ``provider`` from now on (``None``: stop tracing)."""
     global _tracer
     _tracer = provider.get_tracer("flexgrpc") if provider is not None else None
-
-
-def enabled() -> bool:
-    return _tracer is not None
 
 
 def span(
