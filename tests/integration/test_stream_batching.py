@@ -43,7 +43,7 @@ def _stream(stub: Any, org: Caller) -> Any:
 def test_events_that_arrive_together_go_out_in_fewer_messages(
     stub: Any, org: Caller, sim: SimulatorThread
 ) -> None:
-    paced = SimConfig(seed=7).with_tier("standard", token_rate=400, output_tokens=8)
+    paced = SimConfig(seed=7).with_tier("standard", token_rate=100, output_tokens=8)
     sim.config = paced
     sim.reset()
     one_by_one = [m.data for m in _stream(stub, org)]
