@@ -14,6 +14,7 @@ stops work.
 from __future__ import annotations
 
 import asyncio
+import collections
 import email.utils
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -130,7 +131,7 @@ class UpstreamStream:
         self.started_at: float | None = None
         self._parser = SseParser()
         self._chunks = response.content.iter_any()
-        self._pending: list[SseEvent] = []
+        self._pending: collections.deque[SseEvent] = collections.deque()
 
     async def _next_event(self) -> SseEvent | None:
         if self._whole:
@@ -145,7 +146,7 @@ class UpstreamStream:
             except StopAsyncIteration:
                 return self._parser.close()
             self._pending.extend(self._parser.feed(chunk))
-        return self._pending.pop(0)
+        return self._pending.popleft()
 
     async def wait_for_start(self) -> None:
         """Read until the first output (or terminal) event; buffer what was read.
