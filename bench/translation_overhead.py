@@ -53,6 +53,8 @@ CASES = (
          "messages", "chat"),
     Case("gemini-3-flash-preview, flex race (Interactions upstream)", "gemini-3-flash-preview",
          FLEX_WINDOW, "interactions", "chat"),
+    Case("gpt-5-mini from generateContent, flex race (Chat API upstream)", "gpt-5-mini",
+         FLEX_WINDOW, "chat", "generate_content"),
 )  # fmt: skip
 
 
@@ -66,11 +68,17 @@ def body(surface: str, model: str, start_within: str, stream: bool) -> dict[str,
         return {**common, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 64}
     if surface == "interactions":
         return {**common, "input": "hi", "generation_config": {"max_output_tokens": 64}}
+    if surface == "generate_content":  # the model is in the path and the RPC says streaming
+        return {"start_within": start_within, "stream": stream, "model": model,
+                "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+                "generationConfig": {"maxOutputTokens": 64}}  # fmt: skip
     raise ValueError(surface)
 
 
 def rpc(s: Stack, stub: route_pb2_grpc.RouteServiceStub, surface: str, payload: dict[str, Any]
         ) -> Call:  # fmt: skip
+    if surface == "generate_content":
+        return generate_content_rpc(s, stub, payload)
     data = httpbody_pb2.HttpBody(content_type="application/json", data=json.dumps(payload).encode())
     method, request = {
         "chat": (stub.CreateChatCompletion, route_pb2.CreateChatCompletionRequest(body=data)),
@@ -81,6 +89,27 @@ def rpc(s: Stack, stub: route_pb2_grpc.RouteServiceStub, surface: str, payload: 
     async def call() -> None:
         async for _ in method(request, metadata=s.metadata, timeout=30):
             pass
+
+    return call
+
+
+def generate_content_rpc(
+    s: Stack, stub: route_pb2_grpc.RouteServiceStub, payload: dict[str, Any]
+) -> Call:
+    """generateContent takes the model in its own field and streams by its RPC."""
+    fields = dict(payload)
+    model, stream = fields.pop("model"), fields.pop("stream")
+    data = httpbody_pb2.HttpBody(content_type="application/json", data=json.dumps(fields).encode())
+
+    async def call() -> None:
+        if stream:
+            request = route_pb2.StreamGenerateContentRequest(model=model, body=data, alt="sse")
+            async for _ in stub.StreamGenerateContent(request, metadata=s.metadata, timeout=30):
+                pass
+        else:
+            unary = route_pb2.GenerateContentRequest(model=model, body=data)
+            async for _ in stub.GenerateContent(unary, metadata=s.metadata, timeout=30):
+                pass
 
     return call
 

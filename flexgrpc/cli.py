@@ -133,6 +133,39 @@ def cmd_org_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_org_limits(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from flexgrpc.accounts.limits import OnExceed
+
+    accounts = _accounts(_settings(args))
+    org = accounts.get_organization(args.org)
+    if org is None:
+        raise FlexError("not_found", f"organization {args.org!r} does not exist")
+    changes: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("requests_per_minute", args.requests_per_minute),
+            ("request_burst", args.burst),
+            ("flex_race_slots", args.flex_race_slots),
+            ("on_exceed", OnExceed(args.on_exceed) if args.on_exceed else None),
+        )
+        if value is not None
+    }
+    limits = org.limits
+    if changes:
+        limits = accounts.set_limits(args.org, dataclasses.replace(limits, **changes)).limits
+    shown = {
+        "organization_id": args.org,
+        "requests_per_minute": limits.requests_per_minute,
+        "request_burst": limits.request_burst,
+        "flex_race_slots": limits.flex_race_slots,
+        "flex_race_slots_on_exceed": limits.on_exceed.value,
+    }
+    _emit(args, shown, "\n".join(f"{k}\t{v}" for k, v in shown.items()))
+    return 0
+
+
 def cmd_key_create(args: argparse.Namespace) -> int:
     info, secret = _accounts(_settings(args)).create_api_key(args.org)
     text = (
@@ -276,6 +309,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     _db_flag(p)
     _db_flag(command(org, "list", cmd_org_list, "list organizations"))
+    p = command(
+        org,
+        "limits",
+        cmd_org_limits,
+        "show an organization's limits, or change those given (0 = unlimited)",
+    )
+    p.add_argument("org", help="organization id")
+    p.add_argument("--requests-per-minute", type=int, help="token bucket refill rate")
+    p.add_argument("--burst", type=int, help="bucket size (0 = a minute's worth)")
+    p.add_argument("--flex-race-slots", type=int, help="flex races at once")
+    p.add_argument(
+        "--on-exceed",
+        choices=("refuse", "degrade_to_standard"),
+        help="what a race beyond the slots gets",
+    )
+    _db_flag(p)
 
     key = sub.add_parser("key", help="API keys").add_subparsers(dest="key_command", required=True)
     p = command(key, "create", cmd_key_create, "create an API key (shown once)")

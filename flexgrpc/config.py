@@ -89,6 +89,8 @@ REST_TRANSPORTS = ("in-process", "loopback")
 FLEX_POLICIES = ("plain", "learned")
 #: ``off``; ``otlp``: exported over OTLP/HTTP; ``discard``: spans made, then dropped.
 TRACING_MODES = ("off", "otlp", "discard")
+#: What the limiters do when Redis cannot be reached: let requests through, or refuse them.
+ON_REDIS_ERROR = ("open", "closed")
 
 
 def _tracing_default(env: Mapping[str, str]) -> str:
@@ -201,6 +203,16 @@ class Settings:
     keepalive_timeout_s: int = 10
     #: Failed authentications allowed per client address per minute before rate limiting.
     auth_failures_per_minute: int = 30
+    #: Redis (``redis://host:port/db``) that shares the organizations' rate limits and flex race
+    #: slots across workers and replicas; unset: each process keeps its own, in memory.
+    redis_url: str | None = None
+    #: Prefix of every key the limiters write, so that several deployments can share a Redis.
+    redis_key_prefix: str = "flexgrpc:"
+    #: Longest a limiter waits for Redis before it counts as away (then ``limits_on_redis_error``).
+    redis_timeout_s: float = 0.25
+    #: ``open``: with Redis away, limits are not enforced; ``closed``: the rate limit answers
+    #: ``unavailable`` (503) and every race counts as beyond its slots (``on_exceed`` applies).
+    limits_on_redis_error: str = "open"
     #: A JSON price file over the shipped prices: its entries decide the tiers they list.
     price_catalog: str | None = None
     #: Opt-in: at start, fetch genai-prices' published price data once and price with it
@@ -276,6 +288,12 @@ class Settings:
             ),
             auth_failures_per_minute=_int(
                 e, "FLEXGRPC_AUTH_FAILURES_PER_MINUTE", d.auth_failures_per_minute
+            ),
+            redis_url=e.get("FLEXGRPC_REDIS_URL") or None,
+            redis_key_prefix=e.get("FLEXGRPC_REDIS_KEY_PREFIX") or d.redis_key_prefix,
+            redis_timeout_s=_seconds(e, "FLEXGRPC_REDIS_TIMEOUT_S", d.redis_timeout_s, zero=False),
+            limits_on_redis_error=_choice(
+                e, "FLEXGRPC_LIMITS_ON_REDIS_ERROR", d.limits_on_redis_error, ON_REDIS_ERROR
             ),
             price_catalog=e.get("FLEXGRPC_PRICE_CATALOG") or None,
             price_refresh=_bool(e, "FLEXGRPC_PRICE_REFRESH", d.price_refresh),

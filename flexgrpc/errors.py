@@ -46,6 +46,10 @@ CODES: dict[str, CodeSpec] = {
     "payment_required": CodeSpec(402, grpc.StatusCode.FAILED_PRECONDITION, ErrorType.BILLING),
     "request_too_large": CodeSpec(413, grpc.StatusCode.INVALID_ARGUMENT, ErrorType.INVALID_REQUEST),
     "rate_limit_exceeded": CodeSpec(429, grpc.StatusCode.RESOURCE_EXHAUSTED, ErrorType.RATE_LIMIT),
+    # The organization's concurrent flex races are at its cap and it refuses the excess.
+    "flex_race_slots_exhausted": CodeSpec(
+        429, grpc.StatusCode.RESOURCE_EXHAUSTED, ErrorType.RATE_LIMIT
+    ),
     "not_found": CodeSpec(404, grpc.StatusCode.NOT_FOUND, ErrorType.NOT_FOUND),
     # The REST shim's own refusals (a method the path does not have, a body that is not JSON, an
     # upload that stalled) and a call that ran out of its deadline.
@@ -70,6 +74,7 @@ CODES: dict[str, CodeSpec] = {
     "invalid_include_cost": _BAD,
     "missing_input": _BAD,
     "missing_messages": _BAD,
+    "missing_contents": _BAD,
     "unsupported_surface_pair": _BAD,
     # A feature of the caller's request that the provider reached cannot express.
     "unsupported_feature": _BAD,

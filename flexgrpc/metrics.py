@@ -26,7 +26,7 @@ from typing import Any, Final
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from flexgrpc.domain import RaceOutcome, RequestRecord
+from flexgrpc.domain import FallbackReason, RaceOutcome, RequestRecord
 
 #: Seconds, from sub-millisecond answers to ten-minute flex windows.
 _DURATION_BUCKETS: Final = (
@@ -80,8 +80,16 @@ class Metrics:
         )
         self.flex_skipped = Counter(
             "flexgrpc_flex_races_skipped",
-            "Windows the learned flex policy sent straight to standard.",
-            ("provider", "model"),
+            "Windows sent straight to standard: by the learned flex policy (reason=flex_policy) "
+            "or because the organization's flex race slots were taken (flex_race_slots).",
+            ("provider", "model", "reason"),
+            registry=r,
+        )
+        self.limit_events = Counter(
+            "flexgrpc_limit_events",
+            "Organization limits at work: event=refused (over the limit), or "
+            "redis_error_open / redis_error_closed (Redis unreachable, and what was done).",
+            ("limit", "event"),
             registry=r,
         )
         self.tokens = Counter(
@@ -136,6 +144,10 @@ class Metrics:
             registry=self.registry,
         ).set_function(count)
 
+    def observe_limit(self, limit: str, event: str) -> None:
+        """A limiter's report: a refusal, or a Redis failure and what it did about it."""
+        self.labelled(self.limit_events, limit, event).inc()
+
     def observe_commit(self, seconds: float, records: int, ok: bool) -> None:
         """The record writer's report of one group commit."""
         if ok:
@@ -185,7 +197,8 @@ class RecordMetrics:
         fell_back = record.outcome is RaceOutcome.FELL_BACK
         if window_ms is not None and fell_back and record.fallback_after_ms is not None:
             if record.flex_attempts == 0:
-                m.labelled(m.flex_skipped, provider, model).inc()
+                reason = record.fallback_reason or FallbackReason.FLEX_POLICY
+                m.labelled(m.flex_skipped, provider, model, reason.value).inc()
             else:
                 late_s = (record.fallback_after_ms - window_ms) / 1000
                 m.labelled(m.fallback_lateness, provider).observe(max(0.0, late_s))

@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from flexgrpc import tracing
 from flexgrpc.accounts.crypto import ProviderKeyCipher
+from flexgrpc.accounts.limiters import build_limiters
 from flexgrpc.accounts.provider_keys import ProviderKeyCache
 from flexgrpc.accounts.store import AccountStore
 from flexgrpc.api.accounts import AccountServicer
@@ -61,6 +62,7 @@ from flexgrpc.pricing.refresh import fetch_genai_prices
 from flexgrpc.providers.registry import default_adapters, route_base_urls
 from flexgrpc.providers.upstream import Timeouts, UpstreamClient
 from flexgrpc.rest import RestShim, loopback_target
+from flexgrpc.routing.counting import TokenCounter
 from flexgrpc.routing.flex_policy import LearnedFlexPolicy
 from flexgrpc.routing.race import FlexRace
 from flexgrpc.routing.recording import RecordLog, RecordObserver, RecordObservers, RecordSink
@@ -217,6 +219,7 @@ class FlexServer:
             billable=functools.partial(is_billable_flex, catalog),
         )
 
+        self.limiters = build_limiters(settings, self.metrics.observe_limit)
         self.router = Router(
             FlexRace(
                 self._upstream,
@@ -231,6 +234,7 @@ class FlexServer:
             max_body_bytes=settings.max_message_bytes,
             in_flight=in_flight,
             flex_models=catalog,
+            limiters=self.limiters,
         )
 
     def _options(self) -> list[tuple[str, int]]:
@@ -282,9 +286,13 @@ class FlexServer:
         # two methods the generated add_*Servicer_to_server functions call on a server.
         in_process = HandlerRegistry()
         account_servicer = AccountServicer(
-            self.accounts, RequestLog(make_sessionmaker(self._engine))
+            self.accounts,
+            RequestLog(make_sessionmaker(self._engine)),
+            operators=frozenset(s.billing.operator_organizations),
         )
-        route_servicer = RouteServicer(self.router)
+        route_servicer = RouteServicer(
+            self.router, TokenCounter(self._upstream, self.router.provider_key)
+        )
         usage_servicer = UsageServicer(UsageQueries(make_sessionmaker(self._engine)))
         model_servicer = ModelServicer(self.catalog, self.accounts)
         for registry in (server, cast(aio.Server, in_process)):
@@ -368,6 +376,7 @@ class FlexServer:
             await self.billing.scheduler.stop()
         await self.record_writer.stop()
         await self._upstream.aclose()
+        await self.limiters.aclose()
         self._engine.dispose()
         if self.tracer_provider is not None and self._own_tracer_provider:
             await asyncio.to_thread(self.tracer_provider.shutdown)  # exports what is left

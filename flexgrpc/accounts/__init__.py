@@ -1,4 +1,6 @@
-"""Organizations, API keys and provider-key encryption (SPEC §2 auth, §8)."""
+"""Organizations, API keys, provider-key encryption (SPEC §2 auth, §8) and the organizations'
+limits: ``limits`` (what they are), ``rate_limiter`` (the token bucket), ``race_slots`` (the
+concurrent flex races), ``limiters`` (in memory, or shared through Redis)."""
 
 from flexgrpc.accounts.api_keys import (
     check_api_key_format,

@@ -29,6 +29,12 @@ from flexgrpc.accounts.crypto import (
     ProviderKeyCipher,
     ProviderKeyDecryptionError,
 )
+from flexgrpc.accounts.limits import (
+    UNLIMITED,
+    OnExceed,
+    OrganizationLimits,
+    check_limit,
+)
 from flexgrpc.db.engine import write_session
 from flexgrpc.db.models import PROVIDER_NAMES, ApiKey, Organization, ProviderKey
 from flexgrpc.errors import FlexError
@@ -44,6 +50,7 @@ class OrganizationInfo:
     id: str
     display_name: str
     create_time: dt.datetime
+    limits: OrganizationLimits = UNLIMITED
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +87,8 @@ class Principal:
     organization_id: str
     api_key_id: str
     session_id: str | None = None
+    #: The organization's limits when the key was authenticated (cached with the key).
+    limits: OrganizationLimits = UNLIMITED
 
 
 def provider_key_fingerprint(secret: str) -> str:
@@ -96,8 +105,24 @@ def _new_id(kind: str) -> str:
     return f"{kind}_{secrets.token_hex(8)}"
 
 
+def _limits(row: Any) -> OrganizationLimits:
+    """The limits of an organization row (or a row of its limit columns)."""
+    try:
+        on_exceed = OnExceed(row.flex_race_slots_on_exceed)
+    except ValueError:  # not written by this code: the safe choice
+        on_exceed = OnExceed.REFUSE
+    return OrganizationLimits(
+        requests_per_minute=row.requests_per_minute,
+        request_burst=row.request_burst,
+        flex_race_slots=row.flex_race_slots,
+        on_exceed=on_exceed,
+    )
+
+
 def _org_info(row: Organization) -> OrganizationInfo:
-    return OrganizationInfo(id=row.id, display_name=row.display_name, create_time=row.create_time)
+    return OrganizationInfo(
+        id=row.id, display_name=row.display_name, create_time=row.create_time, limits=_limits(row)
+    )
 
 
 def _key_info(row: ApiKey) -> ApiKeyInfo:
@@ -198,6 +223,18 @@ class AccountStore:
             row.display_name = name
             return _org_info(row)
 
+    def set_limits(self, organization_id: str, limits: OrganizationLimits) -> OrganizationInfo:
+        """Replace the organization's limits (who may change which is the caller's rule)."""
+        for name in ("requests_per_minute", "request_burst", "flex_race_slots"):
+            check_limit(name, getattr(limits, name))
+        with write_session(self._sessions) as session:
+            row = _require_organization(session, organization_id)
+            row.requests_per_minute = limits.requests_per_minute
+            row.request_burst = limits.request_burst
+            row.flex_race_slots = limits.flex_race_slots
+            row.flex_race_slots_on_exceed = limits.on_exceed.value
+            return _org_info(row)
+
     def get_organization(self, organization_id: str) -> OrganizationInfo | None:
         with self._sessions() as session:
             row = session.get(Organization, organization_id)
@@ -275,13 +312,23 @@ class AccountStore:
             return None
         with self._sessions() as session:
             found = session.execute(
-                select(ApiKey.id, ApiKey.organization_id, ApiKey.revoke_time).where(
-                    ApiKey.hash == hash_api_key(token)
+                select(
+                    ApiKey.id,
+                    ApiKey.organization_id,
+                    ApiKey.revoke_time,
+                    Organization.requests_per_minute,
+                    Organization.request_burst,
+                    Organization.flex_race_slots,
+                    Organization.flex_race_slots_on_exceed,
                 )
+                .join(Organization, Organization.id == ApiKey.organization_id)
+                .where(ApiKey.hash == hash_api_key(token))
             ).one_or_none()
         if found is None or found.revoke_time is not None:
             return None
-        return Principal(organization_id=found.organization_id, api_key_id=found.id)
+        return Principal(
+            organization_id=found.organization_id, api_key_id=found.id, limits=_limits(found)
+        )
 
     # Provider keys -----------------------------------------------------------------------
 

@@ -11,19 +11,62 @@ from typing import Any
 from flexinference.v1 import accounts_pb2, accounts_pb2_grpc
 from google.protobuf import empty_pb2
 
+from flexgrpc.accounts.limits import OrganizationLimits, check_limit, parse_on_exceed
 from flexgrpc.accounts.store import AccountStore, ApiKeyInfo, ProviderKeyInfo
 from flexgrpc.api.auth import current_principal
 from flexgrpc.api.convert import timestamp
 from flexgrpc.api.idempotency import idempotent
 from flexgrpc.api.pagination import decode_token, encode_token, page_size, time_cursor
-from flexgrpc.api.resources import organization_id
+from flexgrpc.api.resources import ORGANIZATIONS, SELF, organization_id
 from flexgrpc.billing.requests import RequestLog
 from flexgrpc.db.models import PROVIDER_NAMES
 from flexgrpc.errors import FlexError
 
-#: Fields of Organization that UpdateOrganization may change (limits will join them).
-_UPDATABLE = frozenset({"display_name"})
+_ON_EXCEED = "limits.flex_race_slots_on_exceed"
+#: The operator's limits: they protect the service and the other organizations, so only an
+#: operator changes them. How a race beyond the slots is treated (refused, or served on
+#: standard) concerns the organization alone, so it chooses that itself.
+_OPERATOR_LIMITS = (
+    "limits.requests_per_minute",
+    "limits.request_burst",
+    "limits.flex_race_slots",
+)
+#: Fields of Organization that UpdateOrganization changes for an organization's own key.
+_UPDATABLE = frozenset({"display_name", _ON_EXCEED})
+#: ... and for an operator's (``limits`` names all four limits).
+_OPERATOR_UPDATABLE = _UPDATABLE | frozenset({*_OPERATOR_LIMITS, "limits"})
 _SCOPE = "AccountService."
+
+
+def _limits_message(limits: OrganizationLimits) -> accounts_pb2.OrganizationLimits:
+    return accounts_pb2.OrganizationLimits(
+        requests_per_minute=limits.requests_per_minute,
+        request_burst=limits.request_burst,
+        flex_race_slots=limits.flex_race_slots,
+        flex_race_slots_on_exceed=limits.on_exceed.value,
+    )
+
+
+def updated_limits(
+    current: OrganizationLimits, paths: set[str], wanted: accounts_pb2.OrganizationLimits
+) -> OrganizationLimits:
+    """``current`` with the fields ``paths`` name taken from ``wanted``."""
+    every = "limits" in paths
+
+    def pick(name: str, old: int) -> int:
+        if every or f"limits.{name}" in paths:
+            return check_limit(name, getattr(wanted, name))
+        return old
+
+    on_exceed = current.on_exceed
+    if every or _ON_EXCEED in paths:
+        on_exceed = parse_on_exceed(wanted.flex_race_slots_on_exceed or "refuse")
+    return OrganizationLimits(
+        requests_per_minute=pick("requests_per_minute", current.requests_per_minute),
+        request_burst=pick("request_burst", current.request_burst),
+        flex_race_slots=pick("flex_race_slots", current.flex_race_slots),
+        on_exceed=on_exceed,
+    )
 
 
 def _api_key(key: ApiKeyInfo) -> accounts_pb2.ApiKey:
@@ -73,9 +116,53 @@ def _provider(name: str) -> tuple[str, str]:
 
 
 class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
-    def __init__(self, store: AccountStore, requests: RequestLog) -> None:
+    def __init__(
+        self, store: AccountStore, requests: RequestLog, *, operators: frozenset[str] = frozenset()
+    ) -> None:
         self._store = store
         self._requests = requests
+        #: Organizations whose keys act as operators (the billing operator setting).
+        self._operators = operators
+
+    def _is_operator(self) -> bool:
+        return current_principal().organization_id in self._operators
+
+    def _named(self, name: str, field: str) -> str:
+        """The organization ``name`` names: the caller's own, or any for an operator."""
+        named = name.removeprefix(ORGANIZATIONS)
+        if (
+            self._is_operator()
+            and name.startswith(ORGANIZATIONS)
+            and named not in ("", SELF)
+            and "/" not in named
+        ):
+            return named
+        return organization_id(name, current_principal(), field=field)
+
+    def _check_mask(self, paths: list[str]) -> None:
+        operator = self._is_operator()
+        allowed = _OPERATOR_UPDATABLE if operator else _UPDATABLE
+        unknown = [p for p in paths if p not in _OPERATOR_UPDATABLE]
+        operator_limits = ", ".join(f"`{p}`" for p in _OPERATOR_LIMITS)
+        if not paths or unknown:
+            raise FlexError(
+                "invalid_argument",
+                "update_mask must name the fields to change: `display_name`, "
+                f"`{_ON_EXCEED}` and, for operators, {operator_limits}"
+                " (or `limits` for all four), e.g. updateMask=displayName"
+                + (f"; not {', '.join(repr(p[:40]) for p in unknown)}." if unknown else "."),
+                field="update_mask",
+            )
+        refused = [p for p in paths if p not in allowed]
+        if refused:
+            raise FlexError(
+                "permission_denied",
+                f"Only an operator changes {', '.join(refused)}: the request rate and the flex "
+                "race slots protect the service for every organization. Ask your operator "
+                f"(`flexgrpc org limits ORG …`); this key may change `display_name` and "
+                f"`{_ON_EXCEED}`.",
+                field="update_mask",
+            )
 
     async def _organization(self, org_id: str) -> accounts_pb2.Organization:
         org = await asyncio.to_thread(self._store.get_organization, org_id)
@@ -87,36 +174,32 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
             display_name=org.display_name,
             provider_keys=sorted(providers),
             create_time=timestamp(org.create_time),
+            limits=_limits_message(org.limits),
         )
 
     async def GetOrganization(
         self, request: accounts_pb2.GetOrganizationRequest, context: Any
     ) -> accounts_pb2.Organization:
-        return await self._organization(
-            organization_id(request.name, current_principal(), field="name")
-        )
+        return await self._organization(self._named(request.name, "name"))
 
     async def UpdateOrganization(
         self, request: accounts_pb2.UpdateOrganizationRequest, context: Any
     ) -> accounts_pb2.Organization:
-        org = organization_id(
-            request.organization.name, current_principal(), field="organization.name"
-        )
+        org = self._named(request.organization.name, "organization.name")
         paths = list(request.update_mask.paths)
-        unknown = [p for p in paths if p not in _UPDATABLE]
-        if not paths or unknown:
-            raise FlexError(
-                "invalid_argument",
-                "update_mask must name the fields to change; the one that can be changed is "
-                "`display_name` (e.g. updateMask=displayName)"
-                + (f", not {', '.join(repr(p[:40]) for p in unknown)}." if unknown else "."),
-                field="update_mask",
-            )
+        self._check_mask(paths)
 
         async def produce() -> tuple[accounts_pb2.Organization, accounts_pb2.Organization]:
-            await asyncio.to_thread(
-                self._store.rename_organization, org, request.organization.display_name
-            )
+            limits = None
+            if any(p == "limits" or p.startswith("limits.") for p in paths):
+                # Checked before anything is written, so that a bad limit renames nothing.
+                limits = await asyncio.to_thread(self._updated_limits, org, set(paths), request)
+            if "display_name" in paths:
+                await asyncio.to_thread(
+                    self._store.rename_organization, org, request.organization.display_name
+                )
+            if limits is not None:
+                await asyncio.to_thread(self._store.set_limits, org, limits)
             answer = await self._organization(org)
             return answer, answer
 
@@ -128,6 +211,14 @@ class AccountServicer(accounts_pb2_grpc.AccountServiceServicer):
             accounts_pb2.Organization.FromString,
             produce,
         )
+
+    def _updated_limits(
+        self, org: str, paths: set[str], request: accounts_pb2.UpdateOrganizationRequest
+    ) -> OrganizationLimits:
+        current = self._store.get_organization(org)
+        if current is None:
+            raise FlexError("not_found", f"organizations/{org} does not exist.")
+        return updated_limits(current.limits, paths, request.organization.limits)
 
     async def ListApiKeys(
         self, request: accounts_pb2.ListApiKeysRequest, context: Any

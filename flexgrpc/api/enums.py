@@ -14,6 +14,7 @@ SURFACES: Final[Mapping[Surface, types_pb2.Surface.ValueType]] = {
     Surface.CHAT_COMPLETIONS: types_pb2.SURFACE_CHAT_COMPLETIONS,
     Surface.MESSAGES: types_pb2.SURFACE_MESSAGES,
     Surface.INTERACTIONS: types_pb2.SURFACE_INTERACTIONS,
+    Surface.GENERATE_CONTENT: types_pb2.SURFACE_GENERATE_CONTENT,
 }
 SURFACE_OF: Final = {number: surface for surface, number in SURFACES.items()}
 

@@ -16,6 +16,8 @@ from flexgrpc.api.convert import cost_message, micro_usd
 from flexgrpc.api.enums import OUTCOMES, ROUTES, SERVED_TIERS, SURFACE_OF
 from flexgrpc.domain import Cost, RequestRecord, Surface
 from flexgrpc.errors import FlexError
+from flexgrpc.providers.sse import SseParser
+from flexgrpc.routing.counting import TokenCounter
 from flexgrpc.routing.router import Chunk, Completed, Part, Router, Settled
 
 TIER_HEADER = "x-flexinference-tier"
@@ -109,25 +111,87 @@ def _typed_body(
     return json.dumps(body, ensure_ascii=False).encode()
 
 
+def with_path_model(model: str, body: bytes, *, stream: bool) -> bytes:
+    """generateContent's body with the path's ``model`` and the RPC's streaming written in
+    front, so that validation reads them as on every other surface (a body that is not a JSON
+    object is left for validation to refuse)."""
+    head = b'{"model":' + json.dumps(model.removeprefix("models/")).encode()
+    head += b',"stream":' + (b"true" if stream else b"false")
+    if b'"model"' in body or b'"stream"' in body:
+        body = _without_path_fields(body)
+    rest = body.lstrip()
+    if not rest.startswith(b"{"):
+        return body
+    inner = rest[1:]
+    return head + (inner if inner.lstrip().startswith(b"}") else b"," + inner)
+
+
+def _without_path_fields(body: bytes) -> bytes:
+    """The body without its own top-level ``model`` / ``stream``: the path and the RPC decide
+    them, as on Gemini's API (a body that does not parse is left for validation to refuse)."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return body
+    if not isinstance(document, dict) or not ({"model", "stream"} & document.keys()):
+        return body
+    kept = {k: v for k, v in document.items() if k not in ("model", "stream")}
+    return json.dumps(kept, ensure_ascii=False).encode()
+
+
+class JsonArrayStream:
+    """A generateContent stream without ``alt=sse``: the chunks as one JSON array, written as
+    they come (``[{...}``, ``,\r\n{...}``, ..., ``]``), as Gemini answers it."""
+
+    def __init__(self) -> None:
+        self._parser = SseParser()
+        self._count = 0
+
+    def piece(self, frames: bytes) -> bytes:
+        out = b""
+        for event in self._parser.feed(frames):
+            if event.data:
+                out += (b"[" if self._count == 0 else b",\r\n") + event.data.encode()
+                self._count += 1
+        return out
+
+    def end(self) -> bytes:
+        return b"]" if self._count else b"[]"
+
+
 class RouteServicer(route_pb2_grpc.RouteServiceServicer):
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, counting: TokenCounter | None = None) -> None:
         self._router = router
+        self._counting = counting
 
     async def _compat(
-        self, surface: Surface, request: Any, context: Any
+        self,
+        surface: Surface,
+        request: Any,
+        context: Any,
+        body: bytes | None = None,
+        array: JsonArrayStream | None = None,
     ) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        """One compatibility call; ``array`` reframes a stream's events as one JSON array."""
         controls = request.routing if request.HasField("routing") else None
-        parts = self._router.route(surface, request.body.data, current_principal(), controls)
+        data = request.body.data if body is None else body
+        parts = self._router.route(surface, data, current_principal(), controls)
         content_type = "application/json"
         async with contextlib.aclosing(parts):
             async for part in parts:
                 if isinstance(part, Settled):
                     content_type = part.content_type
+                    if array is not None:
+                        content_type = "application/json; charset=UTF-8"
                     await context.send_initial_metadata(settled_metadata(part))
                 elif isinstance(part, Chunk):
-                    yield httpbody_pb2.HttpBody(content_type=content_type, data=part.data)
-                elif content_type == "text/event-stream":
-                    context.set_trailing_metadata(money_metadata(part.record.cost))
+                    chunk = part.data if array is None else array.piece(part.data)
+                    yield httpbody_pb2.HttpBody(content_type=content_type, data=chunk)
+                else:
+                    if array is not None:
+                        yield httpbody_pb2.HttpBody(content_type=content_type, data=array.end())
+                    if content_type != "application/json":
+                        context.set_trailing_metadata(money_metadata(part.record.cost))
 
     async def CreateResponse(
         self, request: route_pb2.CreateResponseRequest, context: Any
@@ -153,6 +217,40 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
         async for message in self._compat(Surface.INTERACTIONS, request, context):
             yield message
 
+    async def GenerateContent(
+        self, request: route_pb2.GenerateContentRequest, context: Any
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        body = with_path_model(request.model, request.body.data, stream=False)
+        async for message in self._compat(Surface.GENERATE_CONTENT, request, context, body):
+            yield message
+
+    async def StreamGenerateContent(
+        self, request: route_pb2.StreamGenerateContentRequest, context: Any
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        body = with_path_model(request.model, request.body.data, stream=True)
+        array = None if request.alt == "sse" else JsonArrayStream()
+        async for message in self._compat(Surface.GENERATE_CONTENT, request, context, body, array):
+            yield message
+
+    def _counter(self) -> TokenCounter:
+        if self._counting is None:
+            raise FlexError("unimplemented", "This server does not count tokens.")
+        return self._counting
+
+    async def CountGeminiTokens(
+        self, request: route_pb2.CountGeminiTokensRequest, context: Any
+    ) -> httpbody_pb2.HttpBody:
+        counted = await self._counter().gemini(
+            current_principal(), request.model, request.body.data
+        )
+        return httpbody_pb2.HttpBody(content_type="application/json", data=counted)
+
+    async def CountMessageTokens(
+        self, request: route_pb2.CountMessageTokensRequest, context: Any
+    ) -> httpbody_pb2.HttpBody:
+        counted = await self._counter().messages(current_principal(), request.body.data)
+        return httpbody_pb2.HttpBody(content_type="application/json", data=counted)
+
     def _typed_parts(
         self, request: route_pb2.RouteRequest | route_pb2.StreamRouteRequest, stream: bool
     ) -> AsyncGenerator[Part, None]:
@@ -161,7 +259,7 @@ class RouteServicer(route_pb2_grpc.RouteServiceServicer):
             raise FlexError(
                 "invalid_argument",
                 "surface is required: SURFACE_RESPONSES, SURFACE_CHAT_COMPLETIONS, "
-                "SURFACE_MESSAGES or SURFACE_INTERACTIONS.",
+                "SURFACE_MESSAGES, SURFACE_INTERACTIONS or SURFACE_GENERATE_CONTENT.",
                 field="surface",
             )
         if not request.HasField("routing"):

@@ -99,6 +99,7 @@ def record_message(r: RequestRecord) -> usage_pb2.UsageRecord:
         ),
         cost=cost_message(r.cost),
         error_code=r.error_code,
+        fallback_reason=r.fallback_reason.value if r.fallback_reason is not None else "",
         create_time=timestamp(r.create_time),
         complete_time=timestamp(r.complete_time),
     )

@@ -88,6 +88,12 @@ class Organization(Base):
     id: Mapped[str] = mapped_column(String(_ID_LENGTH), primary_key=True)
     display_name: Mapped[str] = mapped_column(String(200))
     create_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    #: Limits (flexgrpc.accounts.limits); 0 = unlimited.
+    requests_per_minute: Mapped[int] = mapped_column(Integer, server_default="0")
+    request_burst: Mapped[int] = mapped_column(Integer, server_default="0")
+    flex_race_slots: Mapped[int] = mapped_column(Integer, server_default="0")
+    #: ``refuse`` or ``degrade_to_standard``.
+    flex_race_slots_on_exceed: Mapped[str] = mapped_column(String(32), server_default="refuse")
 
 
 class ApiKey(Base):
@@ -159,6 +165,9 @@ class UsageRecord(Base):
     flex_attempts: Mapped[int] = mapped_column(Integer)
     time_to_start_ms: Mapped[int | None] = mapped_column(Integer)
     fallback_after_ms: Mapped[float | None] = mapped_column(Float)
+    #: Why a race was served on standard: ``window_spent``, ``flex_policy``,
+    #: ``flex_race_slots``; NULL when it was not (and on records older than the column).
+    fallback_reason: Mapped[str | None] = mapped_column(String(32))
     uncached_input_tokens: Mapped[int] = mapped_column(BigInteger)
     cached_input_tokens: Mapped[int] = mapped_column(BigInteger)
     cache_write_tokens: Mapped[int] = mapped_column(BigInteger)

@@ -26,6 +26,18 @@ class RaceOutcome(enum.StrEnum):
     CANCELED = "canceled"
 
 
+class FallbackReason(enum.StrEnum):
+    """Why a flex race was served on standard."""
+
+    #: Flex did not start within the window.
+    WINDOW_SPENT = "window_spent"
+    #: The learned flex policy sent it to standard at once (flexgrpc.routing.flex_policy).
+    FLEX_POLICY = "flex_policy"
+    #: The organization's flex race slots were all taken and its limits say
+    #: ``degrade_to_standard``: standard at once.
+    FLEX_RACE_SLOTS = "flex_race_slots"
+
+
 @dataclass(frozen=True, slots=True)
 class TokenCounts:
     """A request's usage as disjoint counts (all >= 0), each priced at its own rate, plus the
@@ -138,6 +150,8 @@ class RequestRecord:
     time_to_start_ms: int | None = None
     #: For a race that fell back: when, after receipt, the standard tier was dispatched.
     fallback_after_ms: float | None = None
+    #: Why a race was served on standard; ``None`` when it was not (or there was no race).
+    fallback_reason: FallbackReason | None = None
     tokens: TokenCounts = NO_TOKENS
     cost: Cost = UNPRICED
     #: The spec's error code; ``""`` for a request that was answered.

@@ -14,6 +14,7 @@ class Surface(enum.StrEnum):
     CHAT_COMPLETIONS = "chat_completions"
     MESSAGES = "messages"
     INTERACTIONS = "interactions"
+    GENERATE_CONTENT = "generate_content"
 
 
 class Provider(enum.StrEnum):

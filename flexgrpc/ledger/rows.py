@@ -19,6 +19,7 @@ from flexgrpc.db.models import UsageRecord
 from flexgrpc.domain import (
     CommissionReason,
     Cost,
+    FallbackReason,
     FixedTier,
     Provider,
     ProviderRoute,
@@ -38,8 +39,9 @@ _REASON_KEY: Final = "commission_reason"
 COLUMNS: Final = (
     "request_id", "organization_id", "api_key_id", "surface", "model", "provider", "route",
     "requested", "served_tier", "provider_service_tier", "outcome", "flex_attempts",
-    "time_to_start_ms", "fallback_after_ms", "uncached_input_tokens", "cached_input_tokens",
-    "cache_write_tokens", "output_tokens", "reasoning_tokens", "priced", "actual_nano_usd",
+    "time_to_start_ms", "fallback_after_ms", "fallback_reason", "uncached_input_tokens",
+    "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "priced",
+    "actual_nano_usd",
     "standard_nano_usd", "savings_nano_usd", "commission_nano_usd", "prices", "error_code",
     "create_time", "create_day", "complete_time",
 )  # fmt: skip
@@ -92,6 +94,7 @@ def values(record: RequestRecord) -> tuple[Any, ...]:
         record.flex_attempts,
         record.time_to_start_ms,
         record.fallback_after_ms,
+        record.fallback_reason.value if record.fallback_reason is not None else None,
         tokens.uncached_input,
         tokens.cached_input,
         tokens.cache_write,
@@ -141,6 +144,7 @@ def record_of(row: UsageRecord) -> RequestRecord:
         flex_attempts=row.flex_attempts,
         time_to_start_ms=row.time_to_start_ms,
         fallback_after_ms=row.fallback_after_ms,
+        fallback_reason=_enum(FallbackReason, row.fallback_reason or ""),
         tokens=TokenCounts(
             uncached_input=row.uncached_input_tokens,
             cached_input=row.cached_input_tokens,

@@ -25,6 +25,7 @@ from flexgrpc.pricing.money import MicroUSD, NanoUSD, PicoUSD
 from flexgrpc.pricing.usage import (
     UsageFormat,
     normalise_anthropic_messages,
+    normalise_gemini_generate_content,
     normalise_gemini_interactions,
     normalise_openai_chat,
     normalise_openai_responses,
@@ -48,6 +49,7 @@ __all__ = [
     "UsageFormat",
     "micro_amounts",
     "normalise_anthropic_messages",
+    "normalise_gemini_generate_content",
     "normalise_gemini_interactions",
     "normalise_openai_chat",
     "normalise_openai_responses",

@@ -13,6 +13,9 @@ at its own rate; reasoning is reported too, as the part of ``output`` it already
 - Gemini Interactions: ``total_input_tokens`` includes ``total_cached_tokens``;
   ``total_tool_use_tokens`` is a separate prompt count, billed as input; ``total_output_tokens``
   *excludes* ``total_thought_tokens``, so output is their sum.
+- Gemini generateContent: the same decomposition in ``usageMetadata``'s words:
+  ``promptTokenCount`` includes ``cachedContentTokenCount``; ``toolUsePromptTokenCount`` is apart;
+  ``candidatesTokenCount`` excludes ``thoughtsTokenCount``.
 
 Each normaliser also reports the prompt's non-text input modalities where the format says
 (Gemini's ``*_tokens_by_modality``, Chat's ``prompt_tokens_details.audio_tokens``), so that a
@@ -42,6 +45,7 @@ class UsageFormat(enum.StrEnum):
     OPENAI_CHAT = "openai_chat"
     ANTHROPIC_MESSAGES = "anthropic_messages"
     GEMINI_INTERACTIONS = "gemini_interactions"
+    GEMINI_GENERATE_CONTENT = "gemini_generate_content"
 
 
 def usage_format_for(provider: Provider, upstream: Surface) -> UsageFormat:
@@ -50,6 +54,8 @@ def usage_format_for(provider: Provider, upstream: Surface) -> UsageFormat:
     if provider is Provider.ANTHROPIC:
         return UsageFormat.ANTHROPIC_MESSAGES
     if provider is Provider.GEMINI:
+        if upstream is Surface.GENERATE_CONTENT:
+            return UsageFormat.GEMINI_GENERATE_CONTENT
         return UsageFormat.GEMINI_INTERACTIONS
     if upstream is Surface.CHAT_COMPLETIONS:
         return UsageFormat.OPENAI_CHAT
@@ -176,6 +182,42 @@ def normalise_gemini_interactions(usage: object) -> TokenCounts:
     )
 
 
+def normalise_gemini_generate_content(usage: object) -> TokenCounts:
+    """``usageMetadata`` of a generateContent answer (or of a stream's last chunk)."""
+    read = _Reader(usage)
+    prompt = read.count("promptTokenCount", absent_is_zero=True)
+    cached = read.part_of(read.count("cachedContentTokenCount", absent_is_zero=True), prompt)
+    tool_use = read.count("toolUsePromptTokenCount", absent_is_zero=True)
+    visible = read.count("candidatesTokenCount", absent_is_zero=True)
+    thought = read.count("thoughtsTokenCount", absent_is_zero=True)
+    return TokenCounts(
+        uncached_input=prompt - cached + tool_use,
+        cached_input=cached,
+        output=visible + thought,
+        reasoning=thought,
+        complete=read.complete,
+        input_modalities=_generate_content_modalities(read.block, prompt + tool_use),
+    )
+
+
+_DETAIL_LISTS: Final = ("promptTokensDetails", "cacheTokensDetails", "toolUsePromptTokensDetails")
+
+
+def _generate_content_modalities(usage: Mapping[str, object], prompt: int) -> frozenset[str] | None:
+    """The non-text modalities of a generateContent prompt (``None``: no breakdown)."""
+    if prompt and not isinstance(usage.get("promptTokensDetails"), list):
+        return None
+    found: set[str] = set()
+    for key in _DETAIL_LISTS:
+        items = usage.get(key)
+        for item in items if isinstance(items, list) else ():
+            if not isinstance(item, Mapping) or not isinstance(item.get("modality"), str):
+                return None
+            if str(item["modality"]).lower() != "text" and item.get("tokenCount"):
+                found.add(str(item["modality"]).lower())
+    return frozenset(found)
+
+
 _GEMINI_MODALITY_LISTS: Final = (
     "input_tokens_by_modality",
     "cached_tokens_by_modality",
@@ -206,6 +248,7 @@ _NORMALISERS: Final[Mapping[UsageFormat, Callable[[object], TokenCounts]]] = {
     UsageFormat.OPENAI_CHAT: normalise_openai_chat,
     UsageFormat.ANTHROPIC_MESSAGES: normalise_anthropic_messages,
     UsageFormat.GEMINI_INTERACTIONS: normalise_gemini_interactions,
+    UsageFormat.GEMINI_GENERATE_CONTENT: normalise_gemini_generate_content,
 }
 
 

@@ -10,9 +10,11 @@ from flexgrpc.domain import Provider, ProviderRoute, Surface
 from flexgrpc.providers.adapter import Adapter
 from flexgrpc.providers.anthropic import MessagesAdapter
 from flexgrpc.providers.gemini import InteractionsAdapter
+from flexgrpc.providers.generate_content import GenerateContentAdapter
 from flexgrpc.providers.openai import ChatCompletionsAdapter, ResponsesAdapter
 from flexgrpc.providers.translate.chat import ChatCaller, ChatUpstream
 from flexgrpc.providers.translate.formats import CallerFormat, UpstreamFormat
+from flexgrpc.providers.translate.generate_content import GenerateContentCaller
 from flexgrpc.providers.translate.interactions import InteractionsCaller, InteractionsUpstream
 from flexgrpc.providers.translate.messages import MessagesCaller, MessagesUpstream
 from flexgrpc.providers.translate.responses import ResponsesCaller
@@ -24,6 +26,7 @@ CALLERS: Mapping[Surface, CallerFormat] = {
     Surface.CHAT_COMPLETIONS: ChatCaller(),
     Surface.MESSAGES: MessagesCaller(),
     Surface.INTERACTIONS: InteractionsCaller(),
+    Surface.GENERATE_CONTENT: GenerateContentCaller(),
 }
 
 #: The API the router speaks to each provider for other surfaces: its adapter and its format.
@@ -40,6 +43,7 @@ def default_adapters() -> Mapping[tuple[Surface, Provider], Adapter]:
         (Surface.CHAT_COMPLETIONS, Provider.OPENAI): ChatCompletionsAdapter(),
         (Surface.MESSAGES, Provider.ANTHROPIC): MessagesAdapter(),
         (Surface.INTERACTIONS, Provider.GEMINI): InteractionsAdapter(),
+        (Surface.GENERATE_CONTENT, Provider.GEMINI): GenerateContentAdapter(),
     }
     adapters = dict(native)
     for surface, caller in CALLERS.items():

@@ -302,6 +302,19 @@ class UpstreamClient:
                 raise UpstreamError(f"could not reach the provider: {type(exc).__name__}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def exchange(
+        self, route: ProviderRoute, path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, bytes]:
+        """One plain POST to ``route`` (a token count): the provider's status and body; raises
+        ``UpstreamError`` when the provider cannot be reached."""
+        response = await self._post(self._base_urls[route] + path, headers, body, stream=False)
+        try:
+            return response.status, await response.read()
+        except _TRANSPORT_ERRORS as exc:
+            raise UpstreamError(f"the provider's answer broke off: {type(exc).__name__}") from exc
+        finally:
+            response.close()
+
     async def open(
         self,
         adapter: Adapter,

@@ -427,7 +427,9 @@ class RestApp:
             return
         if route.raw_response:
             content_type, data = transcode.encode_response(route, first)
-            if not content_type.startswith("text/event-stream"):
+            # Gemini's JSON-array stream (no ``alt=sse``) is written as it comes, like events.
+            incremental = route.framing == "data_events"
+            if not content_type.startswith("text/event-stream") and not incremental:
                 await self._relay_whole(route, call, exchange, content_type, data, flex)
                 return
         else:

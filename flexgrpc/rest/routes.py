@@ -30,6 +30,7 @@ _FRAMINGS = {
     options_pb2.STREAM_FRAMING_UNSPECIFIED: "",
     options_pb2.STREAM_FRAMING_DONE_SENTINEL: "done_sentinel",
     options_pb2.STREAM_FRAMING_NAMED_EVENTS: "named_events",
+    options_pb2.STREAM_FRAMING_DATA_EVENTS: "data_events",
 }
 
 

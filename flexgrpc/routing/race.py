@@ -19,6 +19,7 @@ from typing import Any
 from flexgrpc import tracing
 from flexgrpc.domain import (
     Backoff,
+    FallbackReason,
     ProviderRoute,
     RaceOutcome,
     RetryPolicy,
@@ -39,6 +40,7 @@ class RaceProgress:
     route: ProviderRoute | None = None
     tier: UpstreamTier | None = None
     fell_back_at: float | None = None
+    fallback_reason: FallbackReason | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -78,6 +80,9 @@ def _race_attributes(
         "flexgrpc.outcome": settlement.outcome.value,
         "flexgrpc.flex_attempts": progress.flex_attempts,
         "flexgrpc.upstream_tier": progress.tier.value if progress.tier else "",
+        "flexgrpc.fallback_reason": progress.fallback_reason.value
+        if progress.fallback_reason
+        else "",
     }
 
 
@@ -116,17 +121,31 @@ class FlexRace:
         attempt.cancel()
 
     async def settle(
-        self, job: RouteJob, adapter: Adapter, api_key: str, progress: RaceProgress
+        self,
+        job: RouteJob,
+        adapter: Adapter,
+        api_key: str,
+        progress: RaceProgress,
+        *,
+        skip_race: FallbackReason | None = None,
     ) -> Settlement:
-        """Run the race (or the fixed-tier dispatch) until an answer has started."""
+        """Run the race (or the fixed-tier dispatch) until an answer has started.
+
+        With ``skip_race`` a race goes to standard at once, for that reason.
+        """
         with tracing.span("race") as span:
-            settlement = await self._settle(job, adapter, api_key, progress)
+            settlement = await self._settle(job, adapter, api_key, progress, skip_race)
             if span is not None:
                 span.set_attributes(_race_attributes(job, settlement, progress))
             return settlement
 
     async def _settle(
-        self, job: RouteJob, adapter: Adapter, api_key: str, progress: RaceProgress
+        self,
+        job: RouteJob,
+        adapter: Adapter,
+        api_key: str,
+        progress: RaceProgress,
+        skip_race: FallbackReason | None,
     ) -> Settlement:
         if job.start_within.tier is not None:
             # No start to detect on a fixed tier: a non-streamed request goes as one (see
@@ -136,10 +155,13 @@ class FlexRace:
             )
             return self._settled(job, stream, RaceOutcome.FREE_TIER)
         assert job.start_within.window_ms is not None
-        if self._policy is not None and not self._policy.should_race(job):
+        if skip_race is None and self._policy is not None and not self._policy.should_race(job):
             # Recent races say flex cannot start within this window: standard at once.
+            skip_race = FallbackReason.FLEX_POLICY
+        if skip_race is not None:
             progress.fell_back_at = self._clock()
-            with tracing.span("race.fallback", {"flexgrpc.skipped_by_policy": True}):
+            progress.fallback_reason = skip_race
+            with tracing.span("race.fallback", {"flexgrpc.fallback_reason": skip_race.value}):
                 stream = await self._dispatch(
                     job, adapter, api_key, UpstreamTier.STANDARD, progress
                 )
@@ -149,6 +171,7 @@ class FlexRace:
         if flex is not None:
             return self._settled(job, flex, RaceOutcome.FLEX_WON)
         progress.fell_back_at = self._clock()
+        progress.fallback_reason = FallbackReason.WINDOW_SPENT
         with tracing.span("race.fallback"):
             stream = await self._dispatch(job, adapter, api_key, UpstreamTier.STANDARD, progress)
         return self._settled(job, stream, RaceOutcome.FELL_BACK)

@@ -79,6 +79,7 @@ def log_view(record: RequestRecord) -> dict[str, Any]:
         "flex_attempts": record.flex_attempts,
         "time_to_start_ms": record.time_to_start_ms,
         "fallback_after_ms": record.fallback_after_ms,
+        "fallback_reason": record.fallback_reason.value if record.fallback_reason else None,
         "tokens": {
             "uncached_input": tokens.uncached_input,
             "cached_input": tokens.cached_input,

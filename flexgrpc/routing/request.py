@@ -79,6 +79,9 @@ _PATHS: Final = {
     Surface.CHAT_COMPLETIONS: "/v1/chat/completions (gRPC CreateChatCompletion)",
     Surface.MESSAGES: "/v1/messages (gRPC CreateMessage)",
     Surface.INTERACTIONS: "/v1/interactions (gRPC CreateInteraction)",
+    Surface.GENERATE_CONTENT: (
+        "/v1beta/models/{model}:generateContent (gRPC GenerateContent, StreamGenerateContent)"
+    ),
 }
 _EXAMPLES: Final = {
     Surface.RESPONSES: '{"model": "gpt-5-mini", "start_within": "00h-00m-30s", "input": "Hi"}',
@@ -93,7 +96,12 @@ _EXAMPLES: Final = {
     Surface.INTERACTIONS: (
         '{"model": "gemini-3.5-flash", "start_within": "00h-00m-30s", "input": "Hi"}'
     ),
+    Surface.GENERATE_CONTENT: (
+        '{"start_within": "00h-00m-30s", "contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}'
+    ),
 }
+#: The tier field of each surface's own body, which the router sets itself.
+_TIER_FIELDS: Final = {Surface.GENERATE_CONTENT: ("service_tier", "serviceTier")}
 _PROVIDER_NAMES: Final = {
     Provider.OPENAI: "an OpenAI",
     Provider.GEMINI: "a Gemini",
@@ -159,13 +167,16 @@ def parse_request(
 
     model, provider = _model(surface, document)
     start_within, start_field = _start_within(document, typed)
-    if "service_tier" in document:
+    tier_field = next(
+        (f for f in _TIER_FIELDS.get(surface, ("service_tier",)) if f in document), ""
+    )
+    if tier_field:
         raise FlexError(
             "service_tier_not_allowed",
-            "the body sets service_tier, but the router chooses the provider's tier itself "
-            'from start_within: remove service_tier and use start_within ("default", '
-            '"priority", "auto", or a flex race window such as "00h-00m-30s").',
-            field="service_tier",
+            f"the body sets {tier_field}, but the router chooses the provider's tier itself "
+            f"from start_within: remove {tier_field} and use start_within "
+            '("default", "priority", "auto", or a flex race window such as "00h-00m-30s").',
+            field=tier_field,
         )
     _check_tier(model, provider, start_within, start_field, flex_models)
     routes = _routes(document, typed, model, provider)
@@ -601,6 +612,17 @@ def _check_surface_field(surface: Surface, document: dict[str, Any]) -> None:
                 f"the body {got}; {_PATHS[surface].split(' ')[0]} needs non-empty input: a "
                 'string such as "input": "Hi", or a list of input items.',
                 field="input",
+            )
+        return
+    if surface is Surface.GENERATE_CONTENT:
+        contents = document.get("contents")
+        if not isinstance(contents, list) or not contents:
+            got = "has no contents" if "contents" not in document else "has empty contents"
+            raise FlexError(
+                "missing_contents",
+                f"the body {got}; generateContent needs contents, a non-empty list, e.g. "
+                '"contents": [{"role": "user", "parts": [{"text": "Hi"}]}].',
+                field="contents",
             )
         return
     value = document.get("messages")

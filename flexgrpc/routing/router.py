@@ -3,7 +3,8 @@
 ``Router.route`` yields the parts of an answer in order — ``Settled`` once (the race has
 committed to a tier; nothing was sent before), then ``Chunk``s (the caller's bytes), then
 ``Completed`` — and raises ``FlexError`` for a failure before the race settled. Every request
-leaves exactly one ``RequestRecord`` in the sink, success, failure or cancellation.
+leaves exactly one ``RequestRecord`` in the sink, success, failure or cancellation, except one
+refused at the door for its organization's request rate (like one refused at authentication).
 """
 
 from __future__ import annotations
@@ -16,16 +17,20 @@ import os
 import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flexinference.v1 import types_pb2
 
 from flexgrpc import tracing
+from flexgrpc.accounts.limiters import Limiters
+from flexgrpc.accounts.limits import OnExceed
+from flexgrpc.accounts.race_slots import Lease
 from flexgrpc.accounts.store import Principal
 from flexgrpc.domain import (
     NO_TOKENS,
     UNPRICED,
     Cost,
+    FallbackReason,
     Provider,
     RaceOutcome,
     RequestRecord,
@@ -162,6 +167,8 @@ class RouterServices:
     #: Told of each record once the answer has been released (metrics, the access log): only
     #: the sink (the ledger) has to finish before the end of the answer.
     observer: RecordObserver | None = None
+    #: Each organization's request rate and flex race slots.
+    limiters: Limiters = field(default_factory=Limiters)
 
     def adapter_for(self, job: RouteJob) -> Adapter:
         adapter = self.adapters.get((job.surface, job.provider))
@@ -214,6 +221,7 @@ class Router:
         max_body_bytes: int = 1_000_000,
         in_flight: InFlight | None = None,
         flex_models: FlexModels = NO_FLEX_MODELS,
+        limiters: Limiters | None = None,
     ) -> None:
         self.in_flight = in_flight or InFlight()
         self._services = RouterServices(
@@ -227,7 +235,12 @@ class Router:
             in_flight=self.in_flight,
             flex_models=flex_models,
             observer=observer,
+            limiters=limiters or Limiters(),
         )
+
+    async def provider_key(self, principal: Principal, provider: Provider) -> str:
+        """The organization's key for ``provider`` (``FlexError`` when it has none)."""
+        return await self._services.provider_key(principal, provider)
 
     def route(
         self,
@@ -289,6 +302,9 @@ class _Run:
         self, body: bytes, controls: types_pb2.RoutingControls | None
     ) -> AsyncGenerator[Part, None]:
         services = self.services
+        # Before anything else, and outside the record's try: a request refused for its rate
+        # leaves no record (as one refused at authentication), so a flood costs no writes.
+        await services.limiters.rate.admit(self.principal.organization_id, self.principal.limits)
         in_flight = services.in_flight
         in_flight.count += 1
         try:
@@ -304,14 +320,8 @@ class _Run:
             self.adapter = adapter = services.adapter_for(job)
             await services.gate(self.principal.organization_id, job)
             api_key = await services.provider_key(self.principal, job.provider)
-            upstream_job = self._upstream_job(job, adapter)
             with tracing.within(self.span):  # the race's spans are the request's children
-                try:
-                    self.settlement = await services.race.settle(
-                        upstream_job, adapter, api_key, self.progress
-                    )
-                except UpstreamError as error:
-                    raise upstream_failure(error, job.provider) from error
+                self.settlement = await self._settle(job, adapter, api_key)
             self.outcome = self.settlement.outcome
             async for part in self._answer(job, adapter, self.settlement):
                 yield part
@@ -356,6 +366,48 @@ class _Run:
                 "flexgrpc.served_tier": record.served_tier.value,
                 "flexgrpc.flex_attempts": record.flex_attempts,
             },
+        )
+
+    async def _settle(self, job: RouteJob, adapter: Adapter, api_key: str) -> Settlement:
+        """The race (holding one of the organization's flex race slots while it runs), or the
+        fixed-tier dispatch."""
+        upstream_job = self._upstream_job(job, adapter)
+        lease, skip_race = await self._race_slot(job)
+        try:
+            return await self.services.race.settle(
+                upstream_job, adapter, api_key, self.progress, skip_race=skip_race
+            )
+        except UpstreamError as error:
+            raise upstream_failure(error, job.provider) from error
+        finally:
+            if lease is not None:
+                # Shielded: a caller that leaves now must not leave the slot taken until its
+                # lease ends.
+                await asyncio.shield(self.services.limiters.race_slots.release(lease))
+
+    async def _race_slot(self, job: RouteJob) -> tuple[Lease | None, FallbackReason | None]:
+        """A slot for a race of a capped organization; with none free, the race is refused
+        or (``degrade_to_standard``) goes to standard at once."""
+        limits = self.principal.limits
+        window_ms = job.start_within.window_ms
+        if window_ms is None or limits.flex_race_slots <= 0:
+            return None, None
+        lease = await self.services.limiters.race_slots.acquire(
+            self.principal.organization_id, self.request_id, limits, window_ms
+        )
+        if lease is not None:
+            return lease, None
+        if limits.on_exceed is OnExceed.DEGRADE_TO_STANDARD:
+            return None, FallbackReason.FLEX_RACE_SLOTS
+        raise FlexError(
+            "flex_race_slots_exhausted",
+            f"This organization may run {limits.flex_race_slots} flex races at once, and that "
+            "many are running; retry after 1 s, send this request on a fixed tier "
+            "(start_within `default`), or set the organization's "
+            "flex_race_slots_on_exceed to `degrade_to_standard` to have such races served on "
+            "standard at once.",
+            retry_after_s=1,
+            metadata={"flex_race_slots": str(limits.flex_race_slots)},
         )
 
     def _end(self, outcome: RaceOutcome, code: str) -> None:
@@ -481,6 +533,7 @@ class _Run:
                 round(settlement.time_to_start_s * 1000) if settlement is not None else None
             ),
             fallback_after_ms=fallback_after_ms,
+            fallback_reason=progress.fallback_reason,
             tokens=self.tokens,
             cost=self.cost or UNPRICED,
             error_code=self.error_code,

@@ -1,15 +1,16 @@
 """Every caller surface to every provider, through the official SDKs (issue #14's matrix).
 
 Each surface is driven by the SDK its users have (``openai`` for Responses and Chat,
-``anthropic`` for Messages, ``google-genai`` for Interactions); each reaches an OpenAI, a Gemini
-and a Claude model, streamed and not, with text, a required tool call, a tool round trip,
-structured output against a JSON Schema, and an image. OpenAI and Gemini models run the flex
-race; Claude, which has no flex tier, the default tier. What the test asserts is what the SDK
-parses: the answer's text, the tool call's name and arguments, the parsed object, the usage.
-"""
+``anthropic`` for Messages, ``google-genai`` for Interactions and for generateContent); each
+reaches an OpenAI, a Gemini and a Claude model, streamed and not, with text, a required tool
+call, a tool round trip, structured output against a JSON Schema, and an image. OpenAI and
+Gemini models run the flex race; Claude, which has no flex tier, the default tier. What the test
+asserts is what the SDK parses: the answer's text, the tool call's name and arguments, the
+parsed object, the usage."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -327,11 +328,95 @@ class Interactions:
         return self.ask(model, within, stream=stream, prompt=prompt)
 
 
+class GenerateContent:
+    def __init__(self, rest: RestServer, org: Org) -> None:
+        self.api = genai.Client(
+            api_key=org.api_key,
+            http_options={"base_url": rest.url, "retry_options": {"attempts": 1}},
+        )
+
+    @staticmethod
+    def config(within: str, **fields: Any) -> genai.types.GenerateContentConfig:
+        return genai.types.GenerateContentConfig(
+            http_options=genai.types.HttpOptions(extra_body={"start_within": within}),
+            automatic_function_calling=genai.types.AutomaticFunctionCallingConfig(disable=True),
+            **fields,
+        )
+
+    def ask(self, model: str, within: str, *, stream: bool, contents: Any = "hi",
+            **fields: Any) -> Answer:  # fmt: skip
+        config = self.config(within, **fields)
+        if not stream:
+            response = self.api.models.generate_content(
+                model=model, contents=contents, config=config
+            )
+            chunks = [response]
+        else:
+            chunks = list(
+                self.api.models.generate_content_stream(
+                    model=model, contents=contents, config=config
+                )
+            )
+        text = "".join(chunk.text or "" for chunk in chunks)
+        calls = [(c.name or "", dict(c.args or {})) for chunk in chunks
+                 for c in chunk.function_calls or []]  # fmt: skip
+        usage = chunks[-1].usage_metadata
+        assert usage is not None
+        return Answer(text, calls, usage.candidates_token_count or 0)
+
+    @staticmethod
+    def tools() -> list[genai.types.Tool]:
+        declaration = genai.types.FunctionDeclaration(
+            name="get_weather", parameters_json_schema=WEATHER
+        )
+        return [genai.types.Tool(function_declarations=[declaration])]
+
+    @staticmethod
+    def any_tool() -> genai.types.ToolConfig:
+        calling = genai.types.FunctionCallingConfig(mode=genai.types.FunctionCallingConfigMode.ANY)
+        return genai.types.ToolConfig(function_calling_config=calling)
+
+    def text(self, model: str, within: str, stream: bool) -> Answer:
+        return self.ask(model, within, stream=stream)
+
+    def tool_call(self, model: str, within: str, stream: bool) -> Answer:
+        return self.ask(model, within, stream=stream, tools=self.tools(),
+                        tool_config=self.any_tool())  # fmt: skip
+
+    def round_trip(self, model: str, within: str) -> Answer:
+        question = genai.types.Content(role="user", parts=[genai.types.Part(text="weather?")])
+        first = self.api.models.generate_content(
+            model=model, contents=[question],
+            config=self.config(within, tools=self.tools(), tool_config=self.any_tool()),
+        )  # fmt: skip
+        assert first.candidates
+        assert first.candidates[0].content
+        assert first.function_calls
+        call = first.function_calls[0]
+        result = genai.types.Part(function_response=genai.types.FunctionResponse(
+            id=call.id, name=call.name, response={"c": 18}))  # fmt: skip
+        history = [question, first.candidates[0].content,
+                   genai.types.Content(role="user", parts=[result])]  # fmt: skip
+        return self.ask(model, within, stream=False, contents=history, tools=self.tools())
+
+    def structured(self, model: str, within: str, stream: bool) -> dict[str, Any]:
+        answer = self.ask(model, within, stream=stream, response_mime_type="application/json",
+                          response_json_schema=CITY)  # fmt: skip
+        return dict(json.loads(answer.text))
+
+    def image(self, model: str, within: str, stream: bool) -> Answer:
+        image = genai.types.Part.from_bytes(data=base64.b64decode(PNG), mime_type="image/png")
+        content = genai.types.Content(role="user", parts=[genai.types.Part(text="what is this?"),
+                                                          image])  # fmt: skip
+        return self.ask(model, within, stream=stream, contents=[content])
+
+
 DRIVERS: dict[str, Callable[[RestServer, Org], Any]] = {
     "responses": Responses,
     "chat": Chat,
     "messages": Messages,
     "interactions": Interactions,
+    "generate_content": GenerateContent,
 }
 PAIRS = [(surface, provider) for surface in DRIVERS for provider in MODELS]
 

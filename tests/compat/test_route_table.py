@@ -64,6 +64,10 @@ def test_every_annotated_rpc_has_a_route_and_every_route_an_annotation() -> None
     paths = {(verb, path) for verb, path, _ in served}
     for surface in ("/v1/responses", "/v1/chat/completions", "/v1/messages", "/v1/interactions"):
         assert ("POST", surface) in paths  # SPEC §2's four surfaces
+    for version in ("v1beta", "v1"):  # and Gemini's generateContent, with its counting
+        for verb in ("generateContent", "streamGenerateContent", "countTokens"):
+            assert ("POST", f"/{version}/models/{{model}}:{verb}") in paths
+    assert ("POST", "/v1/messages/count_tokens") in paths
     assert ("GET", "/v1/{name=organizations/*}") in paths
 
 

@@ -103,6 +103,36 @@ def test_provider_key_needs_the_encryption_key(env: dict[str, str]) -> None:
     assert OPENAI_SECRET not in result.stderr
 
 
+def test_an_operator_sets_an_organizations_limits_and_reads_them_back(
+    env: dict[str, str],
+) -> None:
+    org_id = json.loads(cli(env, "org", "create", "Limited", "--json").stdout)["organization_id"]
+    unlimited = json.loads(cli(env, "org", "limits", org_id, "--json").stdout)
+    assert unlimited == {
+        "organization_id": org_id,
+        "requests_per_minute": 0,
+        "request_burst": 0,
+        "flex_race_slots": 0,
+        "flex_race_slots_on_exceed": "refuse",
+    }
+    set_ = cli(env, "org", "limits", org_id, "--requests-per-minute", "600", "--burst", "50",
+               "--json")  # fmt: skip
+    assert set_.returncode == 0, set_.stderr
+    changed = cli(env, "org", "limits", org_id, "--flex-race-slots", "4", "--on-exceed",
+                  "degrade_to_standard", "--json")  # fmt: skip
+    assert json.loads(changed.stdout) == {
+        "organization_id": org_id,
+        "requests_per_minute": 600,  # kept: only the flags given change
+        "request_burst": 50,
+        "flex_race_slots": 4,
+        "flex_race_slots_on_exceed": "degrade_to_standard",
+    }
+    negative = cli(env, "org", "limits", org_id, "--burst", "-1")
+    assert negative.returncode == 2
+    assert "request_burst must be a whole number from 0 (unlimited)" in negative.stderr
+    assert cli(env, "org", "limits", "org_doesnotexist").returncode == 2
+
+
 def test_unknown_ids_are_clear_errors(env: dict[str, str]) -> None:
     result = cli(env, "key", "create", "org_doesnotexist")
     assert result.returncode == 2

@@ -58,5 +58,6 @@ def test_a_race_the_policy_skipped_is_counted_as_skipped_not_as_late() -> None:
     metrics = Metrics(lambda provider, model: model)
     RecordMetrics(metrics).observe(fell_back(attempts=0, after_ms=0.4))
     skipped = "flexgrpc_flex_races_skipped_total"
-    assert value(metrics, skipped, provider="openai", model="gpt-5-mini") == 1
+    labels = {"provider": "openai", "model": "gpt-5-mini", "reason": "flex_policy"}
+    assert value(metrics, skipped, **labels) == 1
     assert value(metrics, "flexgrpc_fallback_after_window_seconds_count", provider="openai") == 0

@@ -48,6 +48,13 @@ VALID: dict[Surface, dict[str, Any]] = {
         "start_within": "00h-00m-30s",
         "input": "Hi",
     },
+    # The servicer writes the path's model (and the RPC's streaming) in front of the body.
+    Surface.GENERATE_CONTENT: {
+        "model": "gemini-3.5-flash",
+        "stream": False,
+        "start_within": "00h-00m-30s",
+        "contents": [{"role": "user", "parts": [{"text": "Hi"}]}],
+    },
 }
 DROP = object()
 
@@ -472,6 +479,19 @@ def test_chat_and_messages_need_a_non_empty_messages_list(surface: Surface, valu
     assert '"messages": [{"role": "user", "content": "Hi"}]' in error.message
 
 
+@pytest.mark.parametrize("value", [DROP, None, [], "Hi"])
+def test_generate_content_needs_a_non_empty_contents_list(value: object) -> None:
+    raw = body(Surface.GENERATE_CONTENT, contents=value)
+    error = fails(raw, "missing_contents", surface=Surface.GENERATE_CONTENT, field="contents")
+    assert '"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]' in error.message
+
+
+@pytest.mark.parametrize("tier_field", ["serviceTier", "service_tier"])
+def test_generate_content_refuses_either_spelling_of_its_tier_field(tier_field: str) -> None:
+    raw = body(Surface.GENERATE_CONTENT, **{tier_field: "flex"})
+    fails(raw, "service_tier_not_allowed", surface=Surface.GENERATE_CONTENT, field=tier_field)
+
+
 def test_input_may_be_a_list_of_items() -> None:
     items = [{"role": "user", "content": [{"type": "input_text", "text": "Hi"}]}]
     assert parse(body(input=items)).body["input"] == items
@@ -845,6 +865,7 @@ def test_random_bodies_either_validate_or_raise_a_flex_error(
         assert result.body == {k: v for k, v in document.items() if k not in ROUTER_FIELDS}
         assert list(result.body) == [k for k in document if k not in ROUTER_FIELDS]
         assert "service_tier" not in result.body
+        assert surface is not Surface.GENERATE_CONTENT or "serviceTier" not in result.body
 
 
 @given(st.binary(max_size=200))

@@ -17,6 +17,7 @@ from flexgrpc.errors import FlexError
 from flexgrpc.providers.sse import SseEvent, SseParser
 from flexgrpc.providers.translate.chat import ChatCaller, ChatUpstream
 from flexgrpc.providers.translate.formats import CallerFormat, UpstreamFormat
+from flexgrpc.providers.translate.generate_content import GenerateContentCaller
 from flexgrpc.providers.translate.interactions import InteractionsCaller, InteractionsUpstream
 from flexgrpc.providers.translate.ir import (
     AnswerBuilder,
@@ -100,6 +101,7 @@ CALLERS: dict[str, CallerFormat] = {
     "responses": ResponsesCaller(),
     "messages": MessagesCaller(),
     "interactions": InteractionsCaller(),
+    "generate_content": GenerateContentCaller(),
 }
 ANSWER = [
     Started("x", "m"),
@@ -134,6 +136,13 @@ TERMINAL = {
         d.get("event_type") == "interaction.completed"
         and d["interaction"]["status"] == "requires_action"
     ),
+    "generate_content": lambda d: (
+        "candidates" in d
+        and d["candidates"][0].get("finishReason") == "STOP"
+        and d["candidates"][0]["content"]["parts"][0]["functionCall"]["args"]
+        == {"location": "Paris"}
+        and d["usageMetadata"]["promptTokenCount"] == 10
+    ),
 }
 
 
@@ -149,6 +158,7 @@ ERROR_SHAPE = {
     "responses": lambda d: d.get("type") == "error",
     "messages": lambda d: d.get("type") == "error",
     "interactions": lambda d: d.get("event_type") == "error",
+    "generate_content": lambda d: d.get("error", {}).get("status") == "INTERNAL",
 }
 
 
@@ -180,13 +190,26 @@ def test_a_failed_answer_becomes_the_surfaces_error_event(surface: str) -> None:
         (ResponsesCaller(), {"previous_response_id": "resp_1"}, MessagesUpstream(),
          "previous_response_id"),
         (InteractionsCaller(), {"tools": [{"type": "google_search"}]}, ChatUpstream(), "tools[0]"),
+        (GenerateContentCaller(), {"generationConfig": {"topK": 3}}, ChatUpstream(),
+         "generationConfig.topK"),
+        (GenerateContentCaller(), {"generationConfig": {"responseMimeType": "application/json"}},
+         MessagesUpstream(), "generationConfig.responseMimeType"),
+        (GenerateContentCaller(), {"tools": [{"googleSearch": {}}]}, ChatUpstream(),
+         "tools[0].googleSearch"),
+        (GenerateContentCaller(), {"generationConfig": {"presencePenalty": 1}}, ChatUpstream(),
+         "generationConfig.presencePenalty"),
+        (GenerateContentCaller(), {"cachedContent": "cachedContents/1"}, MessagesUpstream(),
+         "cachedContent"),
+        (GenerateContentCaller(),
+         {"contents": [{"role": "user", "parts": [{"fileData": {"fileUri": "files/abc"}}]}]},
+         ChatUpstream(), "contents[0].parts[0].fileData"),
     ],
 )  # fmt: skip
 def test_what_a_target_cannot_express_is_refused_naming_the_callers_field(
     caller: CallerFormat, body: dict[str, Any], upstream: UpstreamFormat, field: str
 ) -> None:
     base: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": "hi"}],
-                            "input": "hi"}  # fmt: skip
+                            "input": "hi", "contents": [{"parts": [{"text": "hi"}]}]}  # fmt: skip
     with pytest.raises(FlexError) as caught:
         translate_request(caller, upstream, {**base, **body})
     assert caught.value.code == "unsupported_feature"
@@ -213,6 +236,20 @@ def test_system_text_tools_and_a_tool_round_trip_survive_every_pair(
 
 TOOL_SCHEMA = {"type": "object", "properties": {"location": {"type": "string"}}}
 CONVERSATIONS: dict[str, dict[str, Any]] = {
+    "GenerateContentCaller": {
+        "model": "m",
+        "stream": False,
+        "systemInstruction": {"parts": [{"text": "Be brief."}]},
+        "contents": [
+            {"role": "user", "parts": [{"text": "weather?"}]},
+            {"role": "model", "parts": [{"functionCall": {"name": "get_weather",
+                                                          "args": {"location": "Paris"}}}]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "get_weather",
+                                                             "response": {"c": 18}}}]},
+        ],
+        "tools": [{"functionDeclarations": [{"name": "get_weather", "parameters": {
+            "type": "OBJECT", "properties": {"location": {"type": "STRING"}}}}]}],
+    },
     "ChatCaller": {
         "model": "m",
         "messages": [

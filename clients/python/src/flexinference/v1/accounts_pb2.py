@@ -31,7 +31,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x66lexinference/v1/accounts.proto\x12\x10\x66lexinference.v1\x1a\x1e\x66lexinference/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x01\n\x0cOrganization\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rprovider_keys\x18\x03 \x03(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:]\xea\x41Z\n\x1d\x66lexinference.v1/Organization\x12\x1corganizations/{organization}*\rorganizations2\x0corganization\"\x87\x02\n\x06\x41piKey\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1c\n\x0e\x64isplay_prefix\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:]\xea\x41Z\n\x17\x66lexinference.v1/ApiKey\x12.organizations/{organization}/apiKeys/{api_key}*\x07\x61piKeys2\x06\x61piKey\"N\n\x16GetOrganizationRequest\x12\x34\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\n\x1d\x66lexinference.v1/Organization\"y\n\x12ListApiKeysRequest\x12\x30\n\x06parent\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\x12\x17\x66lexinference.v1/ApiKey\x12\x17\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"f\n\x13ListApiKeysResponse\x12\x30\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x18.flexinference.v1.ApiKeyB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fnext_page_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"\xa8\x01\n\x19UpdateOrganizationRequest\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32\x1e.flexinference.v1.OrganizationB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"a\n\x13\x43reateApiKeyRequest\x12\x30\n\x06parent\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\x12\x17\x66lexinference.v1/ApiKey\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"]\n\x14\x43reateApiKeyResponse\x12/\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x18.flexinference.v1.ApiKeyB\x04\xe2\x41\x01\x03\x12\x14\n\x06secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"_\n\x13RevokeApiKeyRequest\x12.\n\x04name\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\n\x17\x66lexinference.v1/ApiKey\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\x83\x02\n\x0bProviderKey\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x16\n\x08provider\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x66ingerprint\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:v\xea\x41s\n\x1c\x66lexinference.v1/ProviderKey\x12\x38organizations/{organization}/providerKeys/{provider_key}*\x0cproviderKeys2\x0bproviderKey\"P\n\x17ListProviderKeysRequest\x12\x35\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\x12\x1c\x66lexinference.v1/ProviderKey\"V\n\x18ListProviderKeysResponse\x12:\n\rprovider_keys\x18\x01 \x03(\x0b\x32\x1d.flexinference.v1.ProviderKeyB\x04\xe2\x41\x01\x03\"}\n\x15SetProviderKeyRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1c\x66lexinference.v1/ProviderKey\x12\x15\n\x06secret\x18\x02 \x01(\tB\x05\xe2\x41\x02\x02\x04\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"i\n\x18\x44\x65leteProviderKeyRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1c\x66lexinference.v1/ProviderKey\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x32\xcc\t\n\x0e\x41\x63\x63ountService\x12\x85\x01\n\x0fGetOrganization\x12(.flexinference.v1.GetOrganizationRequest\x1a\x1e.flexinference.v1.Organization\"(\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=organizations/*}\x12\x8e\x01\n\x0bListApiKeys\x12$.flexinference.v1.ListApiKeysRequest\x1a%.flexinference.v1.ListApiKeysResponse\"2\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=organizations/*}/apiKeys\x12\xa6\x01\n\x12UpdateOrganization\x12+.flexinference.v1.UpdateOrganizationRequest\x1a\x1e.flexinference.v1.Organization\"C\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x37\x32\'/v1/{organization.name=organizations/*}:\x0corganization\x12\x94\x01\n\x0c\x43reateApiKey\x12%.flexinference.v1.CreateApiKeyRequest\x1a&.flexinference.v1.CreateApiKeyResponse\"5\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02)\"$/v1/{parent=organizations/*}/apiKeys:\x01*\x12\x8d\x01\n\x0cRevokeApiKey\x12%.flexinference.v1.RevokeApiKeyRequest\x1a\x18.flexinference.v1.ApiKey\"<\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x30\"+/v1/{name=organizations/*/apiKeys/*}:revoke:\x01*\x12\xa2\x01\n\x10ListProviderKeys\x12).flexinference.v1.ListProviderKeysRequest\x1a*.flexinference.v1.ListProviderKeysResponse\"7\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02+\x12)/v1/{parent=organizations/*}/providerKeys\x12\x98\x01\n\x0eSetProviderKey\x12\'.flexinference.v1.SetProviderKeyRequest\x1a\x1d.flexinference.v1.ProviderKey\">\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x32\"-/v1/{name=organizations/*/providerKeys/*}:set:\x01*\x12\x90\x01\n\x11\x44\x65leteProviderKey\x12*.flexinference.v1.DeleteProviderKeyRequest\x1a\x16.google.protobuf.Empty\"7\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02+*)/v1/{name=organizations/*/providerKeys/*}B\x18\n\x14\x64\x65v.flexinference.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x66lexinference/v1/accounts.proto\x12\x10\x66lexinference.v1\x1a\x1e\x66lexinference/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x02\n\x0cOrganization\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\rprovider_keys\x18\x03 \x03(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12:\n\x06limits\x18\x05 \x01(\x0b\x32$.flexinference.v1.OrganizationLimitsB\x04\xe2\x41\x01\x01:]\xea\x41Z\n\x1d\x66lexinference.v1/Organization\x12\x1corganizations/{organization}*\rorganizations2\x0corganization\"\x9c\x01\n\x12OrganizationLimits\x12!\n\x13requests_per_minute\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1b\n\rrequest_burst\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x1d\n\x0f\x66lex_race_slots\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\'\n\x19\x66lex_race_slots_on_exceed\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"\x87\x02\n\x06\x41piKey\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1c\n\x0e\x64isplay_prefix\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0brevoke_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:]\xea\x41Z\n\x17\x66lexinference.v1/ApiKey\x12.organizations/{organization}/apiKeys/{api_key}*\x07\x61piKeys2\x06\x61piKey\"N\n\x16GetOrganizationRequest\x12\x34\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\n\x1d\x66lexinference.v1/Organization\"y\n\x12ListApiKeysRequest\x12\x30\n\x06parent\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\x12\x17\x66lexinference.v1/ApiKey\x12\x17\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"f\n\x13ListApiKeysResponse\x12\x30\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x18.flexinference.v1.ApiKeyB\x04\xe2\x41\x01\x03\x12\x1d\n\x0fnext_page_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"\xa8\x01\n\x19UpdateOrganizationRequest\x12:\n\x0corganization\x18\x01 \x01(\x0b\x32\x1e.flexinference.v1.OrganizationB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"a\n\x13\x43reateApiKeyRequest\x12\x30\n\x06parent\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\x12\x17\x66lexinference.v1/ApiKey\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"]\n\x14\x43reateApiKeyResponse\x12/\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x18.flexinference.v1.ApiKeyB\x04\xe2\x41\x01\x03\x12\x14\n\x06secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\"_\n\x13RevokeApiKeyRequest\x12.\n\x04name\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\n\x17\x66lexinference.v1/ApiKey\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"\x83\x02\n\x0bProviderKey\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x16\n\x08provider\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x66ingerprint\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:v\xea\x41s\n\x1c\x66lexinference.v1/ProviderKey\x12\x38organizations/{organization}/providerKeys/{provider_key}*\x0cproviderKeys2\x0bproviderKey\"P\n\x17ListProviderKeysRequest\x12\x35\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\x12\x1c\x66lexinference.v1/ProviderKey\"V\n\x18ListProviderKeysResponse\x12:\n\rprovider_keys\x18\x01 \x03(\x0b\x32\x1d.flexinference.v1.ProviderKeyB\x04\xe2\x41\x01\x03\"}\n\x15SetProviderKeyRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1c\x66lexinference.v1/ProviderKey\x12\x15\n\x06secret\x18\x02 \x01(\tB\x05\xe2\x41\x02\x02\x04\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"i\n\x18\x44\x65leteProviderKeyRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1c\x66lexinference.v1/ProviderKey\x12\x18\n\nrequest_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x32\xcc\t\n\x0e\x41\x63\x63ountService\x12\x85\x01\n\x0fGetOrganization\x12(.flexinference.v1.GetOrganizationRequest\x1a\x1e.flexinference.v1.Organization\"(\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=organizations/*}\x12\x8e\x01\n\x0bListApiKeys\x12$.flexinference.v1.ListApiKeysRequest\x1a%.flexinference.v1.ListApiKeysResponse\"2\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02&\x12$/v1/{parent=organizations/*}/apiKeys\x12\xa6\x01\n\x12UpdateOrganization\x12+.flexinference.v1.UpdateOrganizationRequest\x1a\x1e.flexinference.v1.Organization\"C\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x37\x32\'/v1/{organization.name=organizations/*}:\x0corganization\x12\x94\x01\n\x0c\x43reateApiKey\x12%.flexinference.v1.CreateApiKeyRequest\x1a&.flexinference.v1.CreateApiKeyResponse\"5\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02)\"$/v1/{parent=organizations/*}/apiKeys:\x01*\x12\x8d\x01\n\x0cRevokeApiKey\x12%.flexinference.v1.RevokeApiKeyRequest\x1a\x18.flexinference.v1.ApiKey\"<\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x30\"+/v1/{name=organizations/*/apiKeys/*}:revoke:\x01*\x12\xa2\x01\n\x10ListProviderKeys\x12).flexinference.v1.ListProviderKeysRequest\x1a*.flexinference.v1.ListProviderKeysResponse\"7\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02+\x12)/v1/{parent=organizations/*}/providerKeys\x12\x98\x01\n\x0eSetProviderKey\x12\'.flexinference.v1.SetProviderKeyRequest\x1a\x1d.flexinference.v1.ProviderKey\">\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x32\"-/v1/{name=organizations/*/providerKeys/*}:set:\x01*\x12\x90\x01\n\x11\x44\x65leteProviderKey\x12*.flexinference.v1.DeleteProviderKeyRequest\x1a\x16.google.protobuf.Empty\"7\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02+*)/v1/{name=organizations/*/providerKeys/*}B\x18\n\x14\x64\x65v.flexinference.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,8 +47,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORGANIZATION'].fields_by_name['provider_keys']._serialized_options = b'\342A\001\003'
   _globals['_ORGANIZATION'].fields_by_name['create_time']._loaded_options = None
   _globals['_ORGANIZATION'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_ORGANIZATION'].fields_by_name['limits']._loaded_options = None
+  _globals['_ORGANIZATION'].fields_by_name['limits']._serialized_options = b'\342A\001\001'
   _globals['_ORGANIZATION']._loaded_options = None
   _globals['_ORGANIZATION']._serialized_options = b'\352AZ\n\035flexinference.v1/Organization\022\034organizations/{organization}*\rorganizations2\014organization'
+  _globals['_ORGANIZATIONLIMITS'].fields_by_name['requests_per_minute']._loaded_options = None
+  _globals['_ORGANIZATIONLIMITS'].fields_by_name['requests_per_minute']._serialized_options = b'\342A\001\001'
+  _globals['_ORGANIZATIONLIMITS'].fields_by_name['request_burst']._loaded_options = None
+  _globals['_ORGANIZATIONLIMITS'].fields_by_name['request_burst']._serialized_options = b'\342A\001\001'
+  _globals['_ORGANIZATIONLIMITS'].fields_by_name['flex_race_slots']._loaded_options = None
+  _globals['_ORGANIZATIONLIMITS'].fields_by_name['flex_race_slots']._serialized_options = b'\342A\001\001'
+  _globals['_ORGANIZATIONLIMITS'].fields_by_name['flex_race_slots_on_exceed']._loaded_options = None
+  _globals['_ORGANIZATIONLIMITS'].fields_by_name['flex_race_slots_on_exceed']._serialized_options = b'\342A\001\001'
   _globals['_APIKEY'].fields_by_name['name']._loaded_options = None
   _globals['_APIKEY'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_APIKEY'].fields_by_name['display_prefix']._loaded_options = None
@@ -130,33 +140,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACCOUNTSERVICE'].methods_by_name['DeleteProviderKey']._loaded_options = None
   _globals['_ACCOUNTSERVICE'].methods_by_name['DeleteProviderKey']._serialized_options = b'\212\316\030\002\010\003\202\323\344\223\002+*)/v1/{name=organizations/*/providerKeys/*}'
   _globals['_ORGANIZATION']._serialized_start=272
-  _globals['_ORGANIZATION']._serialized_end=513
-  _globals['_APIKEY']._serialized_start=516
-  _globals['_APIKEY']._serialized_end=779
-  _globals['_GETORGANIZATIONREQUEST']._serialized_start=781
-  _globals['_GETORGANIZATIONREQUEST']._serialized_end=859
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=861
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=982
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=984
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1086
-  _globals['_UPDATEORGANIZATIONREQUEST']._serialized_start=1089
-  _globals['_UPDATEORGANIZATIONREQUEST']._serialized_end=1257
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=1259
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=1356
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=1358
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1451
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1453
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1548
-  _globals['_PROVIDERKEY']._serialized_start=1551
-  _globals['_PROVIDERKEY']._serialized_end=1810
-  _globals['_LISTPROVIDERKEYSREQUEST']._serialized_start=1812
-  _globals['_LISTPROVIDERKEYSREQUEST']._serialized_end=1892
-  _globals['_LISTPROVIDERKEYSRESPONSE']._serialized_start=1894
-  _globals['_LISTPROVIDERKEYSRESPONSE']._serialized_end=1980
-  _globals['_SETPROVIDERKEYREQUEST']._serialized_start=1982
-  _globals['_SETPROVIDERKEYREQUEST']._serialized_end=2107
-  _globals['_DELETEPROVIDERKEYREQUEST']._serialized_start=2109
-  _globals['_DELETEPROVIDERKEYREQUEST']._serialized_end=2214
-  _globals['_ACCOUNTSERVICE']._serialized_start=2217
-  _globals['_ACCOUNTSERVICE']._serialized_end=3445
+  _globals['_ORGANIZATION']._serialized_end=573
+  _globals['_ORGANIZATIONLIMITS']._serialized_start=576
+  _globals['_ORGANIZATIONLIMITS']._serialized_end=732
+  _globals['_APIKEY']._serialized_start=735
+  _globals['_APIKEY']._serialized_end=998
+  _globals['_GETORGANIZATIONREQUEST']._serialized_start=1000
+  _globals['_GETORGANIZATIONREQUEST']._serialized_end=1078
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1080
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1201
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1203
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1305
+  _globals['_UPDATEORGANIZATIONREQUEST']._serialized_start=1308
+  _globals['_UPDATEORGANIZATIONREQUEST']._serialized_end=1476
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=1478
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=1575
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=1577
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1670
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1672
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1767
+  _globals['_PROVIDERKEY']._serialized_start=1770
+  _globals['_PROVIDERKEY']._serialized_end=2029
+  _globals['_LISTPROVIDERKEYSREQUEST']._serialized_start=2031
+  _globals['_LISTPROVIDERKEYSREQUEST']._serialized_end=2111
+  _globals['_LISTPROVIDERKEYSRESPONSE']._serialized_start=2113
+  _globals['_LISTPROVIDERKEYSRESPONSE']._serialized_end=2199
+  _globals['_SETPROVIDERKEYREQUEST']._serialized_start=2201
+  _globals['_SETPROVIDERKEYREQUEST']._serialized_end=2326
+  _globals['_DELETEPROVIDERKEYREQUEST']._serialized_start=2328
+  _globals['_DELETEPROVIDERKEYREQUEST']._serialized_end=2433
+  _globals['_ACCOUNTSERVICE']._serialized_start=2436
+  _globals['_ACCOUNTSERVICE']._serialized_end=3664
 # @@protoc_insertion_point(module_scope)

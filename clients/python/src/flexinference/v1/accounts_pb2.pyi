@@ -30,6 +30,7 @@ class Organization(_message.Message):
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     PROVIDER_KEYS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    LIMITS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name: `organizations/{organization}`."""
     display_name: _builtins.str
@@ -42,6 +43,12 @@ class Organization(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When it was created."""
 
+    @_builtins.property
+    def limits(self) -> Global___OrganizationLimits:
+        """Its limits. The organization itself may change `limits.flex_race_slots_on_exceed`;
+        operators (the CLI, or an operator organization's key) may change every field.
+        """
+
     def __init__(
         self,
         *,
@@ -49,14 +56,54 @@ class Organization(_message.Message):
         display_name: _builtins.str = ...,
         provider_keys: _abc.Iterable[_builtins.str] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        limits: Global___OrganizationLimits | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "limits", b"limits"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "display_name", b"display_name", "name", b"name", "provider_keys", b"provider_keys"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "display_name", b"display_name", "limits", b"limits", "name", b"name", "provider_keys", b"provider_keys"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Organization: _TypeAlias = Organization  # noqa: Y015
+
+@_typing.final
+class OrganizationLimits(_message.Message):
+    """An organization's limits; 0 means unlimited (the default)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_PER_MINUTE_FIELD_NUMBER: _builtins.int
+    REQUEST_BURST_FIELD_NUMBER: _builtins.int
+    FLEX_RACE_SLOTS_FIELD_NUMBER: _builtins.int
+    FLEX_RACE_SLOTS_ON_EXCEED_FIELD_NUMBER: _builtins.int
+    requests_per_minute: _builtins.int
+    """Requests per minute (all surfaces, typed Route included): a token bucket refilled at this
+    rate. Beyond it: `rate_limit_exceeded` (429 / RESOURCE_EXHAUSTED) with Retry-After.
+    """
+    request_burst: _builtins.int
+    """The bucket's size, the most requests at once after a quiet spell; 0 = a minute's worth."""
+    flex_race_slots: _builtins.int
+    """Flex races that may run at once (a race holds its slot until it settles)."""
+    flex_race_slots_on_exceed: _builtins.str
+    """What a race beyond the slots gets: `refuse` (the default: `flex_race_slots_exhausted`,
+    429 / RESOURCE_EXHAUSTED) or `degrade_to_standard` (served at once on standard, its usage
+    record's fallback_reason `flex_race_slots`, no commission).
+    """
+    def __init__(
+        self,
+        *,
+        requests_per_minute: _builtins.int = ...,
+        request_burst: _builtins.int = ...,
+        flex_race_slots: _builtins.int = ...,
+        flex_race_slots_on_exceed: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["flex_race_slots", b"flex_race_slots", "flex_race_slots_on_exceed", b"flex_race_slots_on_exceed", "request_burst", b"request_burst", "requests_per_minute", b"requests_per_minute"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrganizationLimits: _TypeAlias = OrganizationLimits  # noqa: Y015
 
 @_typing.final
 class ApiKey(_message.Message):
@@ -193,8 +240,9 @@ class UpdateOrganizationRequest(_message.Message):
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """The fields to change; `display_name` is the one that can be changed today. Limits the
-        organization may change will be fields of Organization named here as they are added.
+        """The fields to change: `display_name` and `limits.flex_race_slots_on_exceed`; operators
+        also `limits.requests_per_minute`, `limits.request_burst`, `limits.flex_race_slots` (or
+        `limits` for all four).
         """
 
     def __init__(

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x66lexinference/v1/options.proto\x12\x10\x66lexinference.v1\x1a google/protobuf/descriptor.proto\"}\n\x0bRestDialect\x12\x35\n\rerror_dialect\x18\x01 \x01(\x0e\x32\x1e.flexinference.v1.ErrorDialect\x12\x37\n\x0estream_framing\x18\x02 \x01(\x0e\x32\x1f.flexinference.v1.StreamFraming*~\n\x0c\x45rrorDialect\x12\x1d\n\x19\x45RROR_DIALECT_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45RROR_DIALECT_OPENAI\x10\x01\x12\x1b\n\x17\x45RROR_DIALECT_ANTHROPIC\x10\x02\x12\x18\n\x14\x45RROR_DIALECT_GOOGLE\x10\x03*r\n\rStreamFraming\x12\x1e\n\x1aSTREAM_FRAMING_UNSPECIFIED\x10\x00\x12 \n\x1cSTREAM_FRAMING_DONE_SENTINEL\x10\x01\x12\x1f\n\x1bSTREAM_FRAMING_NAMED_EVENTS\x10\x02:U\n\x0crest_dialect\x12\x1e.google.protobuf.MethodOptions\x18\xe1\x89\x03 \x01(\x0b\x32\x1d.flexinference.v1.RestDialectB\x18\n\x14\x64\x65v.flexinference.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x66lexinference/v1/options.proto\x12\x10\x66lexinference.v1\x1a google/protobuf/descriptor.proto\"}\n\x0bRestDialect\x12\x35\n\rerror_dialect\x18\x01 \x01(\x0e\x32\x1e.flexinference.v1.ErrorDialect\x12\x37\n\x0estream_framing\x18\x02 \x01(\x0e\x32\x1f.flexinference.v1.StreamFraming*~\n\x0c\x45rrorDialect\x12\x1d\n\x19\x45RROR_DIALECT_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45RROR_DIALECT_OPENAI\x10\x01\x12\x1b\n\x17\x45RROR_DIALECT_ANTHROPIC\x10\x02\x12\x18\n\x14\x45RROR_DIALECT_GOOGLE\x10\x03*\x92\x01\n\rStreamFraming\x12\x1e\n\x1aSTREAM_FRAMING_UNSPECIFIED\x10\x00\x12 \n\x1cSTREAM_FRAMING_DONE_SENTINEL\x10\x01\x12\x1f\n\x1bSTREAM_FRAMING_NAMED_EVENTS\x10\x02\x12\x1e\n\x1aSTREAM_FRAMING_DATA_EVENTS\x10\x03:U\n\x0crest_dialect\x12\x1e.google.protobuf.MethodOptions\x18\xe1\x89\x03 \x01(\x0b\x32\x1d.flexinference.v1.RestDialectB\x18\n\x14\x64\x65v.flexinference.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,8 +35,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\024dev.flexinference.v1P\001'
   _globals['_ERRORDIALECT']._serialized_start=213
   _globals['_ERRORDIALECT']._serialized_end=339
-  _globals['_STREAMFRAMING']._serialized_start=341
-  _globals['_STREAMFRAMING']._serialized_end=455
+  _globals['_STREAMFRAMING']._serialized_start=342
+  _globals['_STREAMFRAMING']._serialized_end=488
   _globals['_RESTDIALECT']._serialized_start=86
   _globals['_RESTDIALECT']._serialized_end=211
 # @@protoc_insertion_point(module_scope)

@@ -61,6 +61,10 @@ class _StreamFramingEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StreamF
     """Named events (`event:` + `data:`) whose last event is the terminal one
     (OpenAI Responses, Anthropic Messages, Google Interactions).
     """
+    STREAM_FRAMING_DATA_EVENTS: _StreamFraming.ValueType  # 3
+    """`data:` lines only, whose last event carries the finish reason (Gemini
+    streamGenerateContent with `alt=sse`; without it the same chunks are one JSON array).
+    """
 
 class StreamFraming(_StreamFraming, metaclass=_StreamFramingEnumTypeWrapper):
     """The server-sent-event framing of a streamed answer."""
@@ -72,6 +76,10 @@ STREAM_FRAMING_DONE_SENTINEL: StreamFraming.ValueType  # 1
 STREAM_FRAMING_NAMED_EVENTS: StreamFraming.ValueType  # 2
 """Named events (`event:` + `data:`) whose last event is the terminal one
 (OpenAI Responses, Anthropic Messages, Google Interactions).
+"""
+STREAM_FRAMING_DATA_EVENTS: StreamFraming.ValueType  # 3
+"""`data:` lines only, whose last event carries the finish reason (Gemini
+streamGenerateContent with `alt=sse`; without it the same chunks are one JSON array).
 """
 Global___StreamFraming: _TypeAlias = StreamFraming  # noqa: Y015
 

@@ -29,7 +29,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66lexinference/v1/route.proto\x12\x10\x66lexinference.v1\x1a\x1e\x66lexinference/v1/options.proto\x1a\x1c\x66lexinference/v1/types.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\"{\n\x15\x43reateResponseRequest\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\x12\x38\n\x07routing\x18\x02 \x01(\x0b\x32!.flexinference.v1.RoutingControlsB\x04\xe2\x41\x01\x01\"\x81\x01\n\x1b\x43reateChatCompletionRequest\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\x12\x38\n\x07routing\x18\x02 \x01(\x0b\x32!.flexinference.v1.RoutingControlsB\x04\xe2\x41\x01\x01\"z\n\x14\x43reateMessageRequest\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\x12\x38\n\x07routing\x18\x02 \x01(\x0b\x32!.flexinference.v1.RoutingControlsB\x04\xe2\x41\x01\x01\"~\n\x18\x43reateInteractionRequest\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\x12\x38\n\x07routing\x18\x02 \x01(\x0b\x32!.flexinference.v1.RoutingControlsB\x04\xe2\x41\x01\x01\"\xb9\x01\n\x0cRouteRequest\x12\x13\n\x05model\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x30\n\x07surface\x18\x02 \x01(\x0e\x32\x19.flexinference.v1.SurfaceB\x04\xe2\x41\x01\x02\x12(\n\x04\x62ody\x18\x03 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\x12\x38\n\x07routing\x18\x04 \x01(\x0b\x32!.flexinference.v1.RoutingControlsB\x04\xe2\x41\x01\x02\"p\n\rRouteResponse\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x03\x12\x35\n\x06result\x18\x02 \x01(\x0b\x32\x1f.flexinference.v1.RoutingResultB\x04\xe2\x41\x01\x03\"\xbf\x01\n\x12StreamRouteRequest\x12\x13\n\x05model\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x30\n\x07surface\x18\x02 \x01(\x0e\x32\x19.flexinference.v1.SurfaceB\x04\xe2\x41\x01\x02\x12(\n\x04\x62ody\x18\x03 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\x12\x38\n\x07routing\x18\x04 \x01(\x0b\x32!.flexinference.v1.RoutingControlsB\x04\xe2\x41\x01\x02\"\xc1\x01\n\x13StreamRouteResponse\x12\x38\n\x07settled\x18\x01 \x01(\x0b\x32\x1f.flexinference.v1.RoutingResultB\x04\xe2\x41\x01\x03H\x00\x12+\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x03H\x00\x12:\n\tcompleted\x18\x03 \x01(\x0b\x32\x1f.flexinference.v1.RoutingResultB\x04\xe2\x41\x01\x03H\x00\x42\x07\n\x05\x65vent2\xf2\x05\n\x0cRouteService\x12v\n\x0e\x43reateResponse\x12\'.flexinference.v1.CreateResponseRequest\x1a\x14.google.api.HttpBody\"#\x8a\xce\x18\x04\x08\x01\x10\x02\x82\xd3\xe4\x93\x02\x15\"\r/v1/responses:\x04\x62ody0\x01\x12\x89\x01\n\x14\x43reateChatCompletion\x12-.flexinference.v1.CreateChatCompletionRequest\x1a\x14.google.api.HttpBody\"*\x8a\xce\x18\x04\x08\x01\x10\x01\x82\xd3\xe4\x93\x02\x1c\"\x14/v1/chat/completions:\x04\x62ody0\x01\x12s\n\rCreateMessage\x12&.flexinference.v1.CreateMessageRequest\x1a\x14.google.api.HttpBody\"\"\x8a\xce\x18\x04\x08\x02\x10\x02\x82\xd3\xe4\x93\x02\x14\"\x0c/v1/messages:\x04\x62ody0\x01\x12\x7f\n\x11\x43reateInteraction\x12*.flexinference.v1.CreateInteractionRequest\x1a\x14.google.api.HttpBody\"&\x8a\xce\x18\x04\x08\x03\x10\x02\x82\xd3\xe4\x93\x02\x18\"\x10/v1/interactions:\x04\x62ody0\x01\x12\x64\n\x05Route\x12\x1e.flexinference.v1.RouteRequest\x1a\x1f.flexinference.v1.RouteResponse\"\x1a\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x0e\"\t/v1/route:\x01*\x12\x81\x01\n\x0bStreamRoute\x12$.flexinference.v1.StreamRouteRequest\x1a%.flexinference.v1.StreamRouteResponse\"#\x8a\xce\x18\x04\x08\x03\x10\x02\x82\xd3\xe4\x93\x02\x15\"\x10/v1/route:stream:\x01*0\x01\x42\x18\n\x14\x64\x65v.flexinference.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66lexinference/v1/route.proto\x12\x10\x66lexinference.v1\x1a\x1e\x66lexinference/v1/options.proto\x1a\x1c\x66lexinference/v1/types.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\"{\n\x15\x43reateResponseRequest\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\x12\x38\n\x07routing\x18\x02 \x01(\x0b\x32!.flexinference.v1.RoutingControlsB\x04\xe2\x41\x01\x01\"\x81\x01\n\x1b\x43reateChatCompletionRequest\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\x12\x38\n\x07routing\x18\x02 \x01(\x0b\x32!.flexinference.v1.RoutingControlsB\x04\xe2\x41\x01\x01\"z\n\x14\x43reateMessageRequest\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\x12\x38\n\x07routing\x18\x02 \x01(\x0b\x32!.flexinference.v1.RoutingControlsB\x04\xe2\x41\x01\x01\"~\n\x18\x43reateInteractionRequest\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\x12\x38\n\x07routing\x18\x02 \x01(\x0b\x32!.flexinference.v1.RoutingControlsB\x04\xe2\x41\x01\x01\"\x91\x01\n\x16GenerateContentRequest\x12\x13\n\x05model\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12(\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\x12\x38\n\x07routing\x18\x03 \x01(\x0b\x32!.flexinference.v1.RoutingControlsB\x04\xe2\x41\x01\x01\"\xaa\x01\n\x1cStreamGenerateContentRequest\x12\x13\n\x05model\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12(\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\x12\x11\n\x03\x61lt\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x38\n\x07routing\x18\x04 \x01(\x0b\x32!.flexinference.v1.RoutingControlsB\x04\xe2\x41\x01\x01\"Y\n\x18\x43ountGeminiTokensRequest\x12\x13\n\x05model\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12(\n\x04\x62ody\x18\x02 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\"E\n\x19\x43ountMessageTokensRequest\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\"\xb9\x01\n\x0cRouteRequest\x12\x13\n\x05model\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x30\n\x07surface\x18\x02 \x01(\x0e\x32\x19.flexinference.v1.SurfaceB\x04\xe2\x41\x01\x02\x12(\n\x04\x62ody\x18\x03 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\x12\x38\n\x07routing\x18\x04 \x01(\x0b\x32!.flexinference.v1.RoutingControlsB\x04\xe2\x41\x01\x02\"p\n\rRouteResponse\x12(\n\x04\x62ody\x18\x01 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x03\x12\x35\n\x06result\x18\x02 \x01(\x0b\x32\x1f.flexinference.v1.RoutingResultB\x04\xe2\x41\x01\x03\"\xbf\x01\n\x12StreamRouteRequest\x12\x13\n\x05model\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x30\n\x07surface\x18\x02 \x01(\x0e\x32\x19.flexinference.v1.SurfaceB\x04\xe2\x41\x01\x02\x12(\n\x04\x62ody\x18\x03 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\x12\x38\n\x07routing\x18\x04 \x01(\x0b\x32!.flexinference.v1.RoutingControlsB\x04\xe2\x41\x01\x02\"\xc1\x01\n\x13StreamRouteResponse\x12\x38\n\x07settled\x18\x01 \x01(\x0b\x32\x1f.flexinference.v1.RoutingResultB\x04\xe2\x41\x01\x03H\x00\x12+\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x03H\x00\x12:\n\tcompleted\x18\x03 \x01(\x0b\x32\x1f.flexinference.v1.RoutingResultB\x04\xe2\x41\x01\x03H\x00\x42\x07\n\x05\x65vent2\xc9\x0b\n\x0cRouteService\x12v\n\x0e\x43reateResponse\x12\'.flexinference.v1.CreateResponseRequest\x1a\x14.google.api.HttpBody\"#\x8a\xce\x18\x04\x08\x01\x10\x02\x82\xd3\xe4\x93\x02\x15\"\r/v1/responses:\x04\x62ody0\x01\x12\x89\x01\n\x14\x43reateChatCompletion\x12-.flexinference.v1.CreateChatCompletionRequest\x1a\x14.google.api.HttpBody\"*\x8a\xce\x18\x04\x08\x01\x10\x01\x82\xd3\xe4\x93\x02\x1c\"\x14/v1/chat/completions:\x04\x62ody0\x01\x12s\n\rCreateMessage\x12&.flexinference.v1.CreateMessageRequest\x1a\x14.google.api.HttpBody\"\"\x8a\xce\x18\x04\x08\x02\x10\x02\x82\xd3\xe4\x93\x02\x14\"\x0c/v1/messages:\x04\x62ody0\x01\x12\x7f\n\x11\x43reateInteraction\x12*.flexinference.v1.CreateInteractionRequest\x1a\x14.google.api.HttpBody\"&\x8a\xce\x18\x04\x08\x03\x10\x02\x82\xd3\xe4\x93\x02\x18\"\x10/v1/interactions:\x04\x62ody0\x01\x12\xbb\x01\n\x0fGenerateContent\x12(.flexinference.v1.GenerateContentRequest\x1a\x14.google.api.HttpBody\"f\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02Z\"&/v1beta/models/{model}:generateContent:\x04\x62odyZ*\"\"/v1/models/{model}:generateContent:\x04\x62ody0\x01\x12\xd5\x01\n\x15StreamGenerateContent\x12..flexinference.v1.StreamGenerateContentRequest\x1a\x14.google.api.HttpBody\"t\x8a\xce\x18\x04\x08\x03\x10\x03\x82\xd3\xe4\x93\x02\x66\",/v1beta/models/{model}:streamGenerateContent:\x04\x62odyZ0\"(/v1/models/{model}:streamGenerateContent:\x04\x62ody0\x01\x12\xb5\x01\n\x11\x43ountGeminiTokens\x12*.flexinference.v1.CountGeminiTokensRequest\x1a\x14.google.api.HttpBody\"^\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02R\"\"/v1beta/models/{model}:countTokens:\x04\x62odyZ&\"\x1e/v1/models/{model}:countTokens:\x04\x62ody\x12\x86\x01\n\x12\x43ountMessageTokens\x12+.flexinference.v1.CountMessageTokensRequest\x1a\x14.google.api.HttpBody\"-\x8a\xce\x18\x02\x08\x02\x82\xd3\xe4\x93\x02!\"\x19/v1/messages/count_tokens:\x04\x62ody\x12\x64\n\x05Route\x12\x1e.flexinference.v1.RouteRequest\x1a\x1f.flexinference.v1.RouteResponse\"\x1a\x8a\xce\x18\x02\x08\x03\x82\xd3\xe4\x93\x02\x0e\"\t/v1/route:\x01*\x12\x81\x01\n\x0bStreamRoute\x12$.flexinference.v1.StreamRouteRequest\x1a%.flexinference.v1.StreamRouteResponse\"#\x8a\xce\x18\x04\x08\x03\x10\x02\x82\xd3\xe4\x93\x02\x15\"\x10/v1/route:stream:\x01*0\x01\x42\x18\n\x14\x64\x65v.flexinference.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,6 +53,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEINTERACTIONREQUEST'].fields_by_name['body']._serialized_options = b'\342A\001\002'
   _globals['_CREATEINTERACTIONREQUEST'].fields_by_name['routing']._loaded_options = None
   _globals['_CREATEINTERACTIONREQUEST'].fields_by_name['routing']._serialized_options = b'\342A\001\001'
+  _globals['_GENERATECONTENTREQUEST'].fields_by_name['model']._loaded_options = None
+  _globals['_GENERATECONTENTREQUEST'].fields_by_name['model']._serialized_options = b'\342A\001\002'
+  _globals['_GENERATECONTENTREQUEST'].fields_by_name['body']._loaded_options = None
+  _globals['_GENERATECONTENTREQUEST'].fields_by_name['body']._serialized_options = b'\342A\001\002'
+  _globals['_GENERATECONTENTREQUEST'].fields_by_name['routing']._loaded_options = None
+  _globals['_GENERATECONTENTREQUEST'].fields_by_name['routing']._serialized_options = b'\342A\001\001'
+  _globals['_STREAMGENERATECONTENTREQUEST'].fields_by_name['model']._loaded_options = None
+  _globals['_STREAMGENERATECONTENTREQUEST'].fields_by_name['model']._serialized_options = b'\342A\001\002'
+  _globals['_STREAMGENERATECONTENTREQUEST'].fields_by_name['body']._loaded_options = None
+  _globals['_STREAMGENERATECONTENTREQUEST'].fields_by_name['body']._serialized_options = b'\342A\001\002'
+  _globals['_STREAMGENERATECONTENTREQUEST'].fields_by_name['alt']._loaded_options = None
+  _globals['_STREAMGENERATECONTENTREQUEST'].fields_by_name['alt']._serialized_options = b'\342A\001\001'
+  _globals['_STREAMGENERATECONTENTREQUEST'].fields_by_name['routing']._loaded_options = None
+  _globals['_STREAMGENERATECONTENTREQUEST'].fields_by_name['routing']._serialized_options = b'\342A\001\001'
+  _globals['_COUNTGEMINITOKENSREQUEST'].fields_by_name['model']._loaded_options = None
+  _globals['_COUNTGEMINITOKENSREQUEST'].fields_by_name['model']._serialized_options = b'\342A\001\002'
+  _globals['_COUNTGEMINITOKENSREQUEST'].fields_by_name['body']._loaded_options = None
+  _globals['_COUNTGEMINITOKENSREQUEST'].fields_by_name['body']._serialized_options = b'\342A\001\002'
+  _globals['_COUNTMESSAGETOKENSREQUEST'].fields_by_name['body']._loaded_options = None
+  _globals['_COUNTMESSAGETOKENSREQUEST'].fields_by_name['body']._serialized_options = b'\342A\001\002'
   _globals['_ROUTEREQUEST'].fields_by_name['model']._loaded_options = None
   _globals['_ROUTEREQUEST'].fields_by_name['model']._serialized_options = b'\342A\001\002'
   _globals['_ROUTEREQUEST'].fields_by_name['surface']._loaded_options = None
@@ -87,6 +107,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ROUTESERVICE'].methods_by_name['CreateMessage']._serialized_options = b'\212\316\030\004\010\002\020\002\202\323\344\223\002\024\"\014/v1/messages:\004body'
   _globals['_ROUTESERVICE'].methods_by_name['CreateInteraction']._loaded_options = None
   _globals['_ROUTESERVICE'].methods_by_name['CreateInteraction']._serialized_options = b'\212\316\030\004\010\003\020\002\202\323\344\223\002\030\"\020/v1/interactions:\004body'
+  _globals['_ROUTESERVICE'].methods_by_name['GenerateContent']._loaded_options = None
+  _globals['_ROUTESERVICE'].methods_by_name['GenerateContent']._serialized_options = b'\212\316\030\002\010\003\202\323\344\223\002Z\"&/v1beta/models/{model}:generateContent:\004bodyZ*\"\"/v1/models/{model}:generateContent:\004body'
+  _globals['_ROUTESERVICE'].methods_by_name['StreamGenerateContent']._loaded_options = None
+  _globals['_ROUTESERVICE'].methods_by_name['StreamGenerateContent']._serialized_options = b'\212\316\030\004\010\003\020\003\202\323\344\223\002f\",/v1beta/models/{model}:streamGenerateContent:\004bodyZ0\"(/v1/models/{model}:streamGenerateContent:\004body'
+  _globals['_ROUTESERVICE'].methods_by_name['CountGeminiTokens']._loaded_options = None
+  _globals['_ROUTESERVICE'].methods_by_name['CountGeminiTokens']._serialized_options = b'\212\316\030\002\010\003\202\323\344\223\002R\"\"/v1beta/models/{model}:countTokens:\004bodyZ&\"\036/v1/models/{model}:countTokens:\004body'
+  _globals['_ROUTESERVICE'].methods_by_name['CountMessageTokens']._loaded_options = None
+  _globals['_ROUTESERVICE'].methods_by_name['CountMessageTokens']._serialized_options = b'\212\316\030\002\010\002\202\323\344\223\002!\"\031/v1/messages/count_tokens:\004body'
   _globals['_ROUTESERVICE'].methods_by_name['Route']._loaded_options = None
   _globals['_ROUTESERVICE'].methods_by_name['Route']._serialized_options = b'\212\316\030\002\010\003\202\323\344\223\002\016\"\t/v1/route:\001*'
   _globals['_ROUTESERVICE'].methods_by_name['StreamRoute']._loaded_options = None
@@ -99,14 +127,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEMESSAGEREQUEST']._serialized_end=581
   _globals['_CREATEINTERACTIONREQUEST']._serialized_start=583
   _globals['_CREATEINTERACTIONREQUEST']._serialized_end=709
-  _globals['_ROUTEREQUEST']._serialized_start=712
-  _globals['_ROUTEREQUEST']._serialized_end=897
-  _globals['_ROUTERESPONSE']._serialized_start=899
-  _globals['_ROUTERESPONSE']._serialized_end=1011
-  _globals['_STREAMROUTEREQUEST']._serialized_start=1014
-  _globals['_STREAMROUTEREQUEST']._serialized_end=1205
-  _globals['_STREAMROUTERESPONSE']._serialized_start=1208
-  _globals['_STREAMROUTERESPONSE']._serialized_end=1401
-  _globals['_ROUTESERVICE']._serialized_start=1404
-  _globals['_ROUTESERVICE']._serialized_end=2158
+  _globals['_GENERATECONTENTREQUEST']._serialized_start=712
+  _globals['_GENERATECONTENTREQUEST']._serialized_end=857
+  _globals['_STREAMGENERATECONTENTREQUEST']._serialized_start=860
+  _globals['_STREAMGENERATECONTENTREQUEST']._serialized_end=1030
+  _globals['_COUNTGEMINITOKENSREQUEST']._serialized_start=1032
+  _globals['_COUNTGEMINITOKENSREQUEST']._serialized_end=1121
+  _globals['_COUNTMESSAGETOKENSREQUEST']._serialized_start=1123
+  _globals['_COUNTMESSAGETOKENSREQUEST']._serialized_end=1192
+  _globals['_ROUTEREQUEST']._serialized_start=1195
+  _globals['_ROUTEREQUEST']._serialized_end=1380
+  _globals['_ROUTERESPONSE']._serialized_start=1382
+  _globals['_ROUTERESPONSE']._serialized_end=1494
+  _globals['_STREAMROUTEREQUEST']._serialized_start=1497
+  _globals['_STREAMROUTEREQUEST']._serialized_end=1688
+  _globals['_STREAMROUTERESPONSE']._serialized_start=1691
+  _globals['_STREAMROUTERESPONSE']._serialized_end=1884
+  _globals['_ROUTESERVICE']._serialized_start=1887
+  _globals['_ROUTESERVICE']._serialized_end=3368
 # @@protoc_insertion_point(module_scope)

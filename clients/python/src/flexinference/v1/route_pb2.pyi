@@ -139,6 +139,132 @@ class CreateInteractionRequest(_message.Message):
 Global___CreateInteractionRequest: _TypeAlias = CreateInteractionRequest  # noqa: Y015
 
 @_typing.final
+class GenerateContentRequest(_message.Message):
+    """Request for RouteService.GenerateContent."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    ROUTING_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model id, as in the path (`gemini-3-flash-preview`; a `models/` prefix is dropped)."""
+    @_builtins.property
+    def body(self) -> _httpbody_pb2.HttpBody:
+        """The Gemini `GenerateContentRequest` body, as JSON (may carry the router's fields)."""
+
+    @_builtins.property
+    def routing(self) -> _types_pb2.RoutingControls:
+        """Typed routing controls, instead of the body's router fields."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        body: _httpbody_pb2.HttpBody | None = ...,
+        routing: _types_pb2.RoutingControls | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "routing", b"routing"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "model", b"model", "routing", b"routing"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GenerateContentRequest: _TypeAlias = GenerateContentRequest  # noqa: Y015
+
+@_typing.final
+class StreamGenerateContentRequest(_message.Message):
+    """Request for RouteService.StreamGenerateContent."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    ALT_FIELD_NUMBER: _builtins.int
+    ROUTING_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model id, as in the path."""
+    alt: _builtins.str
+    """`sse` for server-sent events (`data: <GenerateContentResponse>` each); anything else, or
+    unset, answers one JSON array of the same chunks.
+    """
+    @_builtins.property
+    def body(self) -> _httpbody_pb2.HttpBody:
+        """The Gemini `GenerateContentRequest` body, as JSON (may carry the router's fields)."""
+
+    @_builtins.property
+    def routing(self) -> _types_pb2.RoutingControls:
+        """Typed routing controls, instead of the body's router fields."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        body: _httpbody_pb2.HttpBody | None = ...,
+        alt: _builtins.str = ...,
+        routing: _types_pb2.RoutingControls | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "routing", b"routing"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alt", b"alt", "body", b"body", "model", b"model", "routing", b"routing"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamGenerateContentRequest: _TypeAlias = StreamGenerateContentRequest  # noqa: Y015
+
+@_typing.final
+class CountGeminiTokensRequest(_message.Message):
+    """Request for RouteService.CountGeminiTokens."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model id, as in the path."""
+    @_builtins.property
+    def body(self) -> _httpbody_pb2.HttpBody:
+        """The Gemini `CountTokensRequest` body, as JSON."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        body: _httpbody_pb2.HttpBody | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "model", b"model"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountGeminiTokensRequest: _TypeAlias = CountGeminiTokensRequest  # noqa: Y015
+
+@_typing.final
+class CountMessageTokensRequest(_message.Message):
+    """Request for RouteService.CountMessageTokens."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BODY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def body(self) -> _httpbody_pb2.HttpBody:
+        """The Anthropic count_tokens body, as JSON (with its `model`)."""
+
+    def __init__(
+        self,
+        *,
+        body: _httpbody_pb2.HttpBody | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountMessageTokensRequest: _TypeAlias = CountMessageTokensRequest  # noqa: Y015
+
+@_typing.final
 class RouteRequest(_message.Message):
     """Request for RouteService.Route."""
 

@@ -66,6 +66,26 @@ class RouteServiceStub:
                 request_serializer=flexinference_dot_v1_dot_route__pb2.CreateInteractionRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
+        self.GenerateContent = channel.unary_stream(
+                '/flexinference.v1.RouteService/GenerateContent',
+                request_serializer=flexinference_dot_v1_dot_route__pb2.GenerateContentRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.StreamGenerateContent = channel.unary_stream(
+                '/flexinference.v1.RouteService/StreamGenerateContent',
+                request_serializer=flexinference_dot_v1_dot_route__pb2.StreamGenerateContentRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.CountGeminiTokens = channel.unary_unary(
+                '/flexinference.v1.RouteService/CountGeminiTokens',
+                request_serializer=flexinference_dot_v1_dot_route__pb2.CountGeminiTokensRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.CountMessageTokens = channel.unary_unary(
+                '/flexinference.v1.RouteService/CountMessageTokens',
+                request_serializer=flexinference_dot_v1_dot_route__pb2.CountMessageTokensRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
         self.Route = channel.unary_unary(
                 '/flexinference.v1.RouteService/Route',
                 request_serializer=flexinference_dot_v1_dot_route__pb2.RouteRequest.SerializeToString,
@@ -121,6 +141,39 @@ class RouteServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GenerateContent(self, request, context):
+        """Gemini generateContent: the model is in the path, the `GenerateContentRequest` JSON in the
+        body. Also reaches `gpt-*` and `claude-*` models, translated both ways.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamGenerateContent(self, request, context):
+        """Gemini streamGenerateContent: server-sent events with `alt=sse` (what google-genai asks
+        for), else the same chunks as one JSON array, written as they come.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CountGeminiTokens(self, request, context):
+        """Gemini countTokens, for `gemini-*` models (passed to Gemini as it is) and `claude-*` models
+        (counted by Anthropic's own count_tokens, translated both ways); OpenAI has no counting
+        endpoint, so a `gpt-*` model answers `unsupported_feature`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CountMessageTokens(self, request, context):
+        """Anthropic count_tokens, for `claude-*` models (passed to Anthropic as it is); other
+        models answer `unsupported_feature`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Route(self, request, context):
         """Typed routing for internal callers: typed controls in, the answer plus a typed result out.
         """
@@ -157,6 +210,26 @@ def add_RouteServiceServicer_to_server(servicer, server):
             'CreateInteraction': grpc.unary_stream_rpc_method_handler(
                     servicer.CreateInteraction,
                     request_deserializer=flexinference_dot_v1_dot_route__pb2.CreateInteractionRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GenerateContent': grpc.unary_stream_rpc_method_handler(
+                    servicer.GenerateContent,
+                    request_deserializer=flexinference_dot_v1_dot_route__pb2.GenerateContentRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'StreamGenerateContent': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamGenerateContent,
+                    request_deserializer=flexinference_dot_v1_dot_route__pb2.StreamGenerateContentRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'CountGeminiTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountGeminiTokens,
+                    request_deserializer=flexinference_dot_v1_dot_route__pb2.CountGeminiTokensRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'CountMessageTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountMessageTokens,
+                    request_deserializer=flexinference_dot_v1_dot_route__pb2.CountMessageTokensRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
             'Route': grpc.unary_unary_rpc_method_handler(
@@ -288,6 +361,114 @@ class RouteService:
             target,
             '/flexinference.v1.RouteService/CreateInteraction',
             flexinference_dot_v1_dot_route__pb2.CreateInteractionRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GenerateContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/flexinference.v1.RouteService/GenerateContent',
+            flexinference_dot_v1_dot_route__pb2.GenerateContentRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamGenerateContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/flexinference.v1.RouteService/StreamGenerateContent',
+            flexinference_dot_v1_dot_route__pb2.StreamGenerateContentRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountGeminiTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flexinference.v1.RouteService/CountGeminiTokens',
+            flexinference_dot_v1_dot_route__pb2.CountGeminiTokensRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountMessageTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flexinference.v1.RouteService/CountMessageTokens',
+            flexinference_dot_v1_dot_route__pb2.CountMessageTokensRequest.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,

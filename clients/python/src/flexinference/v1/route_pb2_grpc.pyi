@@ -55,6 +55,23 @@ class RouteServiceStub:
     """Anthropic Messages. Streams when the body has `"stream": true`."""
     CreateInteraction: _grpc.UnaryStreamMultiCallable[_route_pb2.CreateInteractionRequest, _httpbody_pb2.HttpBody]
     """Google Interactions. Streams when the body has `"stream": true`."""
+    GenerateContent: _grpc.UnaryStreamMultiCallable[_route_pb2.GenerateContentRequest, _httpbody_pb2.HttpBody]
+    """Gemini generateContent: the model is in the path, the `GenerateContentRequest` JSON in the
+    body. Also reaches `gpt-*` and `claude-*` models, translated both ways.
+    """
+    StreamGenerateContent: _grpc.UnaryStreamMultiCallable[_route_pb2.StreamGenerateContentRequest, _httpbody_pb2.HttpBody]
+    """Gemini streamGenerateContent: server-sent events with `alt=sse` (what google-genai asks
+    for), else the same chunks as one JSON array, written as they come.
+    """
+    CountGeminiTokens: _grpc.UnaryUnaryMultiCallable[_route_pb2.CountGeminiTokensRequest, _httpbody_pb2.HttpBody]
+    """Gemini countTokens, for `gemini-*` models (passed to Gemini as it is) and `claude-*` models
+    (counted by Anthropic's own count_tokens, translated both ways); OpenAI has no counting
+    endpoint, so a `gpt-*` model answers `unsupported_feature`.
+    """
+    CountMessageTokens: _grpc.UnaryUnaryMultiCallable[_route_pb2.CountMessageTokensRequest, _httpbody_pb2.HttpBody]
+    """Anthropic count_tokens, for `claude-*` models (passed to Anthropic as it is); other
+    models answer `unsupported_feature`.
+    """
     Route: _grpc.UnaryUnaryMultiCallable[_route_pb2.RouteRequest, _route_pb2.RouteResponse]
     """Typed routing for internal callers: typed controls in, the answer plus a typed result out."""
     StreamRoute: _grpc.UnaryStreamMultiCallable[_route_pb2.StreamRouteRequest, _route_pb2.StreamRouteResponse]
@@ -88,6 +105,23 @@ class RouteServiceAsyncStub(RouteServiceStub):
     """Anthropic Messages. Streams when the body has `"stream": true`."""
     CreateInteraction: _aio.UnaryStreamMultiCallable[_route_pb2.CreateInteractionRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
     """Google Interactions. Streams when the body has `"stream": true`."""
+    GenerateContent: _aio.UnaryStreamMultiCallable[_route_pb2.GenerateContentRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
+    """Gemini generateContent: the model is in the path, the `GenerateContentRequest` JSON in the
+    body. Also reaches `gpt-*` and `claude-*` models, translated both ways.
+    """
+    StreamGenerateContent: _aio.UnaryStreamMultiCallable[_route_pb2.StreamGenerateContentRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
+    """Gemini streamGenerateContent: server-sent events with `alt=sse` (what google-genai asks
+    for), else the same chunks as one JSON array, written as they come.
+    """
+    CountGeminiTokens: _aio.UnaryUnaryMultiCallable[_route_pb2.CountGeminiTokensRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
+    """Gemini countTokens, for `gemini-*` models (passed to Gemini as it is) and `claude-*` models
+    (counted by Anthropic's own count_tokens, translated both ways); OpenAI has no counting
+    endpoint, so a `gpt-*` model answers `unsupported_feature`.
+    """
+    CountMessageTokens: _aio.UnaryUnaryMultiCallable[_route_pb2.CountMessageTokensRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
+    """Anthropic count_tokens, for `claude-*` models (passed to Anthropic as it is); other
+    models answer `unsupported_feature`.
+    """
     Route: _aio.UnaryUnaryMultiCallable[_route_pb2.RouteRequest, _route_pb2.RouteResponse]  # type: ignore[assignment]
     """Typed routing for internal callers: typed controls in, the answer plus a typed result out."""
     StreamRoute: _aio.UnaryStreamMultiCallable[_route_pb2.StreamRouteRequest, _route_pb2.StreamRouteResponse]  # type: ignore[assignment]
@@ -142,6 +176,47 @@ class RouteServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_httpbody_pb2.HttpBody], _abc.AsyncIterator[_httpbody_pb2.HttpBody]]:
         """Google Interactions. Streams when the body has `"stream": true`."""
+
+    @_abc_1.abstractmethod
+    def GenerateContent(
+        self,
+        request: _route_pb2.GenerateContentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_httpbody_pb2.HttpBody], _abc.AsyncIterator[_httpbody_pb2.HttpBody]]:
+        """Gemini generateContent: the model is in the path, the `GenerateContentRequest` JSON in the
+        body. Also reaches `gpt-*` and `claude-*` models, translated both ways.
+        """
+
+    @_abc_1.abstractmethod
+    def StreamGenerateContent(
+        self,
+        request: _route_pb2.StreamGenerateContentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_httpbody_pb2.HttpBody], _abc.AsyncIterator[_httpbody_pb2.HttpBody]]:
+        """Gemini streamGenerateContent: server-sent events with `alt=sse` (what google-genai asks
+        for), else the same chunks as one JSON array, written as they come.
+        """
+
+    @_abc_1.abstractmethod
+    def CountGeminiTokens(
+        self,
+        request: _route_pb2.CountGeminiTokensRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_httpbody_pb2.HttpBody, _abc.Awaitable[_httpbody_pb2.HttpBody]]:
+        """Gemini countTokens, for `gemini-*` models (passed to Gemini as it is) and `claude-*` models
+        (counted by Anthropic's own count_tokens, translated both ways); OpenAI has no counting
+        endpoint, so a `gpt-*` model answers `unsupported_feature`.
+        """
+
+    @_abc_1.abstractmethod
+    def CountMessageTokens(
+        self,
+        request: _route_pb2.CountMessageTokensRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_httpbody_pb2.HttpBody, _abc.Awaitable[_httpbody_pb2.HttpBody]]:
+        """Anthropic count_tokens, for `claude-*` models (passed to Anthropic as it is); other
+        models answer `unsupported_feature`.
+        """
 
     @_abc_1.abstractmethod
     def Route(

@@ -36,6 +36,10 @@ class _SurfaceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Surface.Value
     """Anthropic Messages (`/v1/messages`)."""
     SURFACE_INTERACTIONS: _Surface.ValueType  # 4
     """Google Interactions (`/v1/interactions`)."""
+    SURFACE_GENERATE_CONTENT: _Surface.ValueType  # 5
+    """Gemini generateContent (`/v1beta/models/{model}:generateContent` and
+    `:streamGenerateContent`).
+    """
 
 class Surface(_Surface, metaclass=_SurfaceEnumTypeWrapper):
     """The caller surface: the wire format of a request body and of its answer."""
@@ -50,6 +54,10 @@ SURFACE_MESSAGES: Surface.ValueType  # 3
 """Anthropic Messages (`/v1/messages`)."""
 SURFACE_INTERACTIONS: Surface.ValueType  # 4
 """Google Interactions (`/v1/interactions`)."""
+SURFACE_GENERATE_CONTENT: Surface.ValueType  # 5
+"""Gemini generateContent (`/v1beta/models/{model}:generateContent` and
+`:streamGenerateContent`).
+"""
 Global___Surface: _TypeAlias = Surface  # noqa: Y015
 
 class _ProviderRoute:

@@ -80,6 +80,7 @@ class UsageRecord(_message.Message):
     ERROR_CODE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     COMPLETE_TIME_FIELD_NUMBER: _builtins.int
+    FALLBACK_REASON_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name: `organizations/{organization}/usageRecords/{request_id}`."""
     request_id: _builtins.str
@@ -102,6 +103,11 @@ class UsageRecord(_message.Message):
     """Number of flex attempts."""
     error_code: _builtins.str
     """The error code when the request failed (a code from the error table, or `upstream_error`)."""
+    fallback_reason: _builtins.str
+    """Why a flex race was served on standard: `window_spent` (flex did not start in time),
+    `flex_policy` (the learned policy skipped the race) or `flex_race_slots` (the
+    organization's race slots were taken and it degrades to standard); empty otherwise.
+    """
     @_builtins.property
     def requested_tier(self) -> _types_pb2.RequestedTier:
         """What `start_within` asked for."""
@@ -156,10 +162,11 @@ class UsageRecord(_message.Message):
         error_code: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         complete_time: _timestamp_pb2.Timestamp | None = ...,
+        fallback_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actual_prices", b"actual_prices", "complete_time", b"complete_time", "cost", b"cost", "create_time", b"create_time", "requested_tier", b"requested_tier", "standard_prices", b"standard_prices", "time_to_start", b"time_to_start", "tokens", b"tokens"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual_prices", b"actual_prices", "api_key_id", b"api_key_id", "complete_time", b"complete_time", "cost", b"cost", "create_time", b"create_time", "error_code", b"error_code", "flex_attempts", b"flex_attempts", "model", b"model", "name", b"name", "outcome", b"outcome", "provider", b"provider", "provider_service_tier", b"provider_service_tier", "request_id", b"request_id", "requested_tier", b"requested_tier", "served_tier", b"served_tier", "standard_prices", b"standard_prices", "surface", b"surface", "time_to_start", b"time_to_start", "tokens", b"tokens"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual_prices", b"actual_prices", "api_key_id", b"api_key_id", "complete_time", b"complete_time", "cost", b"cost", "create_time", b"create_time", "error_code", b"error_code", "fallback_reason", b"fallback_reason", "flex_attempts", b"flex_attempts", "model", b"model", "name", b"name", "outcome", b"outcome", "provider", b"provider", "provider_service_tier", b"provider_service_tier", "request_id", b"request_id", "requested_tier", b"requested_tier", "served_tier", b"served_tier", "standard_prices", b"standard_prices", "surface", b"surface", "time_to_start", b"time_to_start", "tokens", b"tokens"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
