@@ -104,8 +104,18 @@ def available_cores() -> int:
 REST_TRANSPORTS = ("in-process", "loopback")
 #: ``plain``: every flex window is raced; ``learned``: hopeless ones go to standard at once.
 FLEX_POLICIES = ("plain", "learned")
+#: ``off``; ``otlp``: exported over OTLP/HTTP; ``discard``: spans made, then dropped.
+TRACING_MODES = ("off", "otlp", "discard")
 #: What the limiters do when Redis cannot be reached: let requests through, or refuse them.
 ON_REDIS_ERROR = ("open", "closed")
+
+
+def _tracing_default(env: Mapping[str, str]) -> str:
+    """``otlp`` when an OTLP endpoint is configured (and the SDK not disabled), else ``off``."""
+    if _bool(env, "OTEL_SDK_DISABLED", False):
+        return "off"
+    endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    return "otlp" if any(env.get(name) for name in endpoints) else "off"
 
 
 @dataclass(frozen=True)
@@ -202,6 +212,10 @@ class Settings:
     #: Server processes sharing the gRPC and REST ports (``flexgrpc.workers``); 1 serves in
     #: the ``serve`` process itself.
     workers: int = 1
+    #: OpenTelemetry traces (flexgrpc.tracing): ``off``, ``otlp`` (exported to the standard
+    #: ``OTEL_EXPORTER_OTLP_ENDPOINT``, the default when that is set) or ``discard`` (made and
+    #: dropped, to measure the cost).
+    tracing: str = "off"
     #: Upper bound on RPCs handled at once; more wait in gRPC's queue (flex races are long).
     max_concurrent_rpcs: int = 20_000
     shutdown_grace_s: float = 30.0
@@ -281,6 +295,7 @@ class Settings:
             ),
             rest_transport=_choice(e, "FLEXGRPC_REST_TRANSPORT", d.rest_transport, REST_TRANSPORTS),
             flex_policy=_choice(e, "FLEXGRPC_FLEX_POLICY", d.flex_policy, FLEX_POLICIES),
+            tracing=_choice(e, "FLEXGRPC_TRACING", _tracing_default(e), TRACING_MODES),
             metrics_host=e.get("FLEXGRPC_METRICS_HOST", d.metrics_host),
             metrics_port=(
                 _int(e, "FLEXGRPC_METRICS_PORT", 0) if e.get("FLEXGRPC_METRICS_PORT") else None

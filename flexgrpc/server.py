@@ -16,8 +16,9 @@ import secrets
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import Any, cast
 
+import aiohttp
 import grpc
 from flexinference.v1 import (
     accounts_pb2,
@@ -34,7 +35,9 @@ from flexinference.v1 import (
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.sdk.trace import TracerProvider
 
+from flexgrpc import tracing
 from flexgrpc.accounts.crypto import ProviderKeyCipher
 from flexgrpc.accounts.limiters import build_limiters
 from flexgrpc.accounts.provider_keys import ProviderKeyCache
@@ -118,6 +121,41 @@ def session_may_call(method: str) -> bool:
 _MAX_RECEIVE_BYTES = 2 * 1024 * 1024
 
 
+def upstream_trace_configs(provider: TracerProvider | None) -> list[aiohttp.TraceConfig]:
+    """OpenTelemetry's aiohttp hooks: a client span per upstream request, and its
+    ``traceparent`` sent to the provider (none when tracing is off)."""
+    if provider is None:
+        return []
+    from opentelemetry.instrumentation.aiohttp_client import create_trace_config
+
+    return [create_trace_config(tracer_provider=provider)]
+
+
+def grpc_tracing_interceptors(provider: TracerProvider | None) -> list[aio.ServerInterceptor]:
+    """OpenTelemetry's gRPC server span, parented by the caller's ``traceparent`` metadata."""
+    if provider is None:
+        return []
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+    interceptor = aio_server_interceptor(tracer_provider=provider)  # type: ignore[no-untyped-call]
+    return [cast(aio.ServerInterceptor, interceptor)]
+
+
+def asgi_tracing(provider: TracerProvider | None) -> Callable[[Any], Any] | None:
+    """OpenTelemetry's ASGI middleware: the HTTP server span, parented by the ``traceparent``
+    header (without a span per ``send``/``receive``: one per request is what is wanted)."""
+    if provider is None:
+        return None
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    def wrap(app: Any) -> Any:
+        return OpenTelemetryMiddleware(
+            app, tracer_provider=provider, exclude_spans=["receive", "send"]
+        )
+
+    return wrap
+
+
 class FlexServer:
     """One grpc.aio server with everything wired; ``start``, then ``stop`` (or ``serve``)."""
 
@@ -126,13 +164,19 @@ class FlexServer:
         settings: Settings,
         extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
         sink: RecordSink | None = None,
+        tracer_provider: TracerProvider | None = None,
         *,
         worker: bool = False,
     ) -> None:
+        """``tracer_provider``: trace with this one (tests) instead of the one
+        ``settings.tracing`` makes."""
         self.settings = settings
         #: One of several processes on the same ports: they are shared (``SO_REUSEPORT``),
         #: migrations are the supervisor's, and so are the ``listening on`` lines.
         self.worker = worker
+        self._own_tracer_provider = tracer_provider is None
+        self.tracer_provider = tracer_provider or tracing.make_provider(settings.tracing)
+        tracing.install(self.tracer_provider)
         self._extra_handlers = extra_handlers
         self._engine = make_engine(settings.database_url)
         self.ledger = LedgerStore(make_sessionmaker(self._engine))
@@ -177,6 +221,7 @@ class FlexServer:
                 settings.openai_base_url, settings.gemini_base_url, settings.anthropic_base_url
             ),
             timeouts,
+            trace_configs=upstream_trace_configs(self.tracer_provider),
         )
         provider_keys = ProviderKeyCache(self.accounts, settings.auth_cache_ttl_s)
         self.billing = build_billing(
@@ -242,8 +287,10 @@ class FlexServer:
             ErrorInterceptor(),
             AuthInterceptor(authenticator, PUBLIC_METHODS, self._forwarded_token, session_may_call),
         ]
+        # Only gRPC calls get the gRPC server span: a REST request has its HTTP one already.
+        traced = grpc_tracing_interceptors(self.tracer_provider)
         server = aio.server(
-            interceptors=interceptors,
+            interceptors=[*traced, *interceptors],
             options=self._options(),
             maximum_concurrent_rpcs=s.max_concurrent_rpcs,
         )
@@ -288,6 +335,7 @@ class FlexServer:
             body_timeout_s=s.http_body_timeout_s,
             header_timeout_s=s.http_header_timeout_s,
             forwarded_token=self._forwarded_token,
+            wrap_app=asgi_tracing(self.tracer_provider),
         )
         try:
             servicers: str | InProcessChannel = (
@@ -347,6 +395,8 @@ class FlexServer:
         await self._upstream.aclose()
         await self.limiters.aclose()
         self._engine.dispose()
+        if self.tracer_provider is not None and self._own_tracer_provider:
+            await asyncio.to_thread(self.tracer_provider.shutdown)  # exports what is left
         log.info("server stopped")
 
     async def wait_for_termination(self) -> None:

@@ -16,6 +16,7 @@ from typing import Any, cast
 import grpc
 from grpc import aio
 
+from flexgrpc import tracing
 from flexgrpc.api.auth import Authenticator, bind_principal
 from flexgrpc.api.in_process import InProcessContext
 from flexgrpc.api.status import trailers_for
@@ -155,6 +156,10 @@ class AuthInterceptor(_BehaviourInterceptor):
         self._session_methods = session_methods
 
     async def _authenticate(self, method: str, context: Context) -> None:
+        with tracing.leaf("authenticate"):
+            await self._authenticate_untraced(method, context)
+
+    async def _authenticate_untraced(self, method: str, context: Context) -> None:
         header: str | bytes | None = None
         forwarded_peer: str | bytes | None = None
         token: str | bytes | None = None

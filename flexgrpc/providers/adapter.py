@@ -37,6 +37,8 @@ class UpstreamRequest:
 
 
 class Adapter(abc.ABC):
+    #: The caller's surface is not the provider's: requests and answers are translated.
+    translated = False
     """One (caller surface, provider) pair."""
 
     provider: Provider

@@ -44,6 +44,8 @@ def translate_request(
 
 
 class TranslatedAdapter(Adapter):
+    translated = True
+
     def __init__(self, caller: CallerFormat, native: Adapter, upstream: UpstreamFormat) -> None:
         self._caller = caller
         self._native = native

@@ -14,9 +14,10 @@ stops work.
 from __future__ import annotations
 
 import asyncio
+import collections
 import email.utils
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -130,7 +131,7 @@ class UpstreamStream:
         self.started_at: float | None = None
         self._parser = SseParser()
         self._chunks = response.content.iter_any()
-        self._pending: list[SseEvent] = []
+        self._pending: collections.deque[SseEvent] = collections.deque()
 
     async def _next_event(self) -> SseEvent | None:
         if self._whole:
@@ -145,7 +146,7 @@ class UpstreamStream:
             except StopAsyncIteration:
                 return self._parser.close()
             self._pending.extend(self._parser.feed(chunk))
-        return self._pending.pop(0)
+        return self._pending.popleft()
 
     async def wait_for_start(self) -> None:
         """Read until the first output (or terminal) event; buffer what was read.
@@ -179,9 +180,8 @@ class UpstreamStream:
 
         Raises ``StreamBroken`` when the stream fails or ends before its terminal event.
         """
-        for event in self.buffered:
-            yield event
-        self.buffered = []
+        while self.buffered:
+            yield self.buffered.pop(0)
         while True:
             try:
                 following = await self._next_event()
@@ -197,6 +197,24 @@ class UpstreamStream:
             yield following
             if kind is EventKind.ERROR:
                 raise StreamBroken("the provider reported an error in the stream", relayed=True)
+
+    def ready(self) -> bool:
+        """Whether the next event is already here, so that reading it will not wait: still
+        buffered, parsed from an earlier chunk, or in bytes the connection has received and
+        not yet handed over (taken without waiting). A relay that asks before each write
+        sends the events that arrived together in one write, and never holds one back."""
+        if self.buffered or self._pending:
+            return True
+        if self._whole:
+            return False
+        content = self.response.content
+        try:
+            data = content.read_nowait() if not content.at_eof() else b""
+        except (*_TRANSPORT_ERRORS, RuntimeError):
+            return False  # the next read raises it, or waits
+        if data:
+            self._pending.extend(self._parser.feed(data))
+        return bool(self._pending)
 
     async def aclose(self) -> None:
         # A stream read to its end already went back to the pool; one still open is closed
@@ -225,8 +243,12 @@ class UpstreamClient:
         base_urls: Mapping[ProviderRoute, str],
         timeouts: Timeouts = Timeouts(),
         max_connections: int = 20_000,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
+        """``trace_configs``: aiohttp's request hooks (OpenTelemetry's client spans and the
+        ``traceparent`` it sends, when tracing is on)."""
         self._base_urls = {route: url.rstrip("/") for route, url in base_urls.items()}
+        self._trace_configs = list(trace_configs)
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         t = timeouts
@@ -246,6 +268,7 @@ class UpstreamClient:
                 ),
                 timeout=self._stream_timeout,
                 trust_env=False,
+                trace_configs=self._trace_configs or None,
             )
         return self._session
 

@@ -53,8 +53,11 @@ class RestShim:
         body_timeout_s: float,
         forwarded_token: str,
         header_timeout_s: float = 10.0,
+        wrap_app: Callable[[Any], Any] | None = None,
     ) -> None:
+        """``wrap_app`` wraps the whole ASGI app (OpenTelemetry's middleware, when tracing)."""
         self.table = RouteTable.from_services(services)
+        self._wrap_app = wrap_app
         self._max_body = max_body_bytes
         self._body_timeout = body_timeout_s
         self._header_timeout = header_timeout_s
@@ -93,6 +96,8 @@ class RestShim:
         served: Any = app
         if mounts:
             served = PrefixMounts(app, {prefix: make(channel) for prefix, make in mounts.items()})
+        if self._wrap_app is not None:
+            served = self._wrap_app(served)
         listener = HttpListener(served, header_timeout_s=self._header_timeout)
         try:
             bound = await listener.start(host, port, reuse_port=reuse_port)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flexgrpc import tracing
 from flexgrpc.domain import (
     Backoff,
     FallbackReason,
@@ -74,6 +75,21 @@ def retry_delay(
     return rng.uniform(delay / 2, delay) if policy.jitter else delay
 
 
+def _race_attributes(
+    job: RouteJob, settlement: Settlement, progress: RaceProgress
+) -> dict[str, str | int]:
+    asked = job.start_within
+    return {
+        "flexgrpc.start_within": asked.tier.value if asked.tier else f"{asked.window_ms}ms",
+        "flexgrpc.outcome": settlement.outcome.value,
+        "flexgrpc.flex_attempts": progress.flex_attempts,
+        "flexgrpc.upstream_tier": progress.tier.value if progress.tier else "",
+        "flexgrpc.fallback_reason": progress.fallback_reason.value
+        if progress.fallback_reason
+        else "",
+    }
+
+
 class FlexRace:
     def __init__(
         self,
@@ -121,6 +137,20 @@ class FlexRace:
 
         With ``skip_race`` a race goes to standard at once, for that reason.
         """
+        with tracing.span("race") as span:
+            settlement = await self._settle(job, adapter, api_key, progress, skip_race)
+            if span is not None:
+                span.set_attributes(_race_attributes(job, settlement, progress))
+            return settlement
+
+    async def _settle(
+        self,
+        job: RouteJob,
+        adapter: Adapter,
+        api_key: str,
+        progress: RaceProgress,
+        skip_race: FallbackReason | None,
+    ) -> Settlement:
         if job.start_within.tier is not None:
             # No start to detect on a fixed tier: a non-streamed request goes as one (see
             # flexgrpc.providers.reading).
@@ -135,7 +165,10 @@ class FlexRace:
         if skip_race is not None:
             progress.fell_back_at = self._clock()
             progress.fallback_reason = skip_race
-            stream = await self._dispatch(job, adapter, api_key, UpstreamTier.STANDARD, progress)
+            with tracing.span("race.fallback", {"flexgrpc.fallback_reason": skip_race.value}):
+                stream = await self._dispatch(
+                    job, adapter, api_key, UpstreamTier.STANDARD, progress
+                )
             return self._settled(job, stream, RaceOutcome.FELL_BACK)
         deadline = job.received_at + job.start_within.window_ms / 1000
         flex = await self._flex(job, adapter, api_key, deadline, progress)
@@ -143,7 +176,8 @@ class FlexRace:
             return self._settled(job, flex, RaceOutcome.FLEX_WON)
         progress.fell_back_at = self._clock()
         progress.fallback_reason = FallbackReason.WINDOW_SPENT
-        stream = await self._dispatch(job, adapter, api_key, UpstreamTier.STANDARD, progress)
+        with tracing.span("race.fallback"):
+            stream = await self._dispatch(job, adapter, api_key, UpstreamTier.STANDARD, progress)
         return self._settled(job, stream, RaceOutcome.FELL_BACK)
 
     @staticmethod
@@ -172,7 +206,9 @@ class FlexRace:
             while (remaining := deadline - self._clock()) > 0:
                 progress.flex_attempts += 1
                 progress.route, progress.tier = route, UpstreamTier.FLEX
-                attempt = asyncio.ensure_future(self._started(adapter, job, api_key, route))
+                attempt = asyncio.ensure_future(
+                    self._started(adapter, job, api_key, route, progress.flex_attempts)
+                )
                 try:
                     done, _ = await asyncio.wait({attempt}, timeout=remaining)
                 except BaseException:
@@ -214,16 +250,17 @@ class FlexRace:
             self._policy.observe(job, at - job.received_at, started)
 
     async def _started(
-        self, adapter: Adapter, job: RouteJob, api_key: str, route: ProviderRoute
+        self, adapter: Adapter, job: RouteJob, api_key: str, route: ProviderRoute, number: int
     ) -> UpstreamStream:
         """One flex attempt: open the stream and wait for the start; close it on any failure."""
-        stream = await self._upstream.open(adapter, job, UpstreamTier.FLEX, api_key, route)
-        try:
-            await stream.wait_for_start()
-        except BaseException:
-            await stream.aclose()
-            raise
-        return stream
+        with tracing.span("race.flex_attempt", {"flexgrpc.attempt": number}):
+            stream = await self._upstream.open(adapter, job, UpstreamTier.FLEX, api_key, route)
+            try:
+                await stream.wait_for_start()
+            except BaseException:
+                await stream.aclose()
+                raise
+            return stream
 
     async def _dispatch(
         self,

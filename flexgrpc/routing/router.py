@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from flexinference.v1 import types_pb2
 
+from flexgrpc import tracing
 from flexgrpc.accounts.limiters import Limiters
 from flexgrpc.accounts.limits import OnExceed
 from flexgrpc.accounts.race_slots import Lease
@@ -85,6 +86,9 @@ class Settled:
 
 @dataclass(frozen=True)
 class Chunk:
+    """The caller's bytes: one event, or every event that had arrived together (whole events,
+    in order; an event is never held back for a later one)."""
+
     data: bytes
 
 
@@ -301,6 +305,8 @@ class _Run:
         #: The record is in the sink: what happens after (a caller leaving between the answer's
         #: end and the call's) no longer changes how the request ended.
         self.durable = False
+        #: The request's span (``None`` when tracing is off); its steps are its children.
+        self.span = tracing.start("route")
 
     async def parts(
         self, body: bytes, controls: types_pb2.RoutingControls | None, header: str | None
@@ -326,7 +332,8 @@ class _Run:
             self.adapter = adapter = services.adapter_for(job)
             await services.gate(self.principal.organization_id, job)
             api_key = await services.provider_key(self.principal, job.provider)
-            self.settlement = await self._settle(job, adapter, api_key)
+            with tracing.within(self.span):  # the race's spans are the request's children
+                self.settlement = await self._settle(job, adapter, api_key)
             self.outcome = self.settlement.outcome
             async for part in self._answer(job, adapter, self.settlement):
                 yield part
@@ -350,11 +357,34 @@ class _Run:
                 await asyncio.shield(self._store(raise_errors=False))
             assert self.record is not None
             services.observe_later(self.record)
+            if self.span is not None:
+                self._finish_span(self.record)
+
+    def _upstream_job(self, job: RouteJob, adapter: Adapter) -> RouteJob:
+        if not adapter.translated:
+            return adapter.upstream_job(job)
+        with tracing.leaf("translate.request", self.span):
+            return adapter.upstream_job(job)
+
+    def _finish_span(self, record: RequestRecord) -> None:
+        tracing.finish(
+            self.span,
+            error=record.error_code,
+            **{
+                "flexgrpc.request_id": record.request_id,
+                "flexgrpc.organization_id": record.organization_id,
+                "flexgrpc.surface": record.surface.value,
+                "flexgrpc.model": record.model,
+                "flexgrpc.outcome": record.outcome.value,
+                "flexgrpc.served_tier": record.served_tier.value,
+                "flexgrpc.flex_attempts": record.flex_attempts,
+            },
+        )
 
     async def _settle(self, job: RouteJob, adapter: Adapter, api_key: str) -> Settlement:
         """The race (holding one of the organization's flex race slots while it runs), or the
         fixed-tier dispatch."""
-        upstream_job = adapter.upstream_job(job)
+        upstream_job = self._upstream_job(job, adapter)
         lease, skip_race = await self._race_slot(job)
         try:
             return await self.services.race.settle(
@@ -407,6 +437,11 @@ class _Run:
         stream = settlement.stream
         reader = stream.reader
         presenter = adapter.presenter(job)
+        # A native answer is relayed as it came: only a translation is a step worth a span.
+        relay = tracing.start_under("translate.answer", self.span) if adapter.translated else None
+        #: Frames of events that arrived together, sent as one chunk once no further event
+        #: is already here (none waits for a later one).
+        pending: list[bytes] = []
         try:
             if job.stream:
                 yield self._settled(job, adapter, settlement, cost=None)
@@ -415,11 +450,17 @@ class _Run:
                         self._price(job, adapter, settlement)
                     frames = presenter.frames(event, self._shown_cost(job))
                     if reader.finished and self.record is None:
+                        if pending:  # what came before the end does not wait for the commit
+                            yield Chunk(b"".join(pending))
+                            pending = []
                         await self._store(raise_errors=True)  # before the terminal event
-                    for frame in frames:
-                        yield Chunk(frame)
-                for frame in presenter.end_frames(self._shown_cost(job)):
-                    yield Chunk(frame)
+                    pending += frames
+                    if pending and not stream.ready():
+                        yield Chunk(b"".join(pending))
+                        pending = []
+                pending += presenter.end_frames(self._shown_cost(job))
+                if pending:
+                    yield Chunk(b"".join(pending))
             else:
                 async for _ in stream.events():
                     pass
@@ -431,10 +472,14 @@ class _Run:
             self.outcome, self.error_code = RaceOutcome.FAILED, "upstream_stream_broken"
             message = f"The provider's answer broke off after it started: {broken.reason}."
             if job.stream and not broken.relayed:
-                yield Chunk(presenter.error_frame("upstream_stream_broken", message))
+                pending.append(presenter.error_frame("upstream_stream_broken", message))
+            if pending:
+                yield Chunk(b"".join(pending))
             raise FlexError(
                 "upstream_error", message, metadata={"provider": job.provider.value}
             ) from broken
+        finally:
+            tracing.finish(relay)
 
     def _settled(
         self, job: RouteJob, adapter: Adapter, settlement: Settlement, cost: Cost | None
@@ -458,6 +503,10 @@ class _Run:
 
     def _price(self, job: RouteJob, adapter: Adapter, settlement: Settlement) -> None:
         """Read the served tier and usage off the upstream answer and price it (once)."""
+        with tracing.leaf("price", self.span):
+            self._price_untraced(job, adapter, settlement)
+
+    def _price_untraced(self, job: RouteJob, adapter: Adapter, settlement: Settlement) -> None:
         reader = settlement.stream.reader
         self.provider_tier = reader.served_tier or ""
         self.served = adapter.normalise_tier(self.provider_tier)
@@ -510,7 +559,8 @@ class _Run:
     async def _store(self, *, raise_errors: bool) -> None:
         self.record = record = self._build_record()
         try:
-            await self.services.sink.record(record)
+            with tracing.leaf("ledger.commit", self.span):
+                await self.services.sink.record(record)
             self.durable = True
         except Exception as exc:
             log.error("could not store the record of %s", self.request_id, exc_info=exc)

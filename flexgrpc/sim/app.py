@@ -280,6 +280,7 @@ class SimulatorApp:
             api_key_present=wire.api_key_present(headers, _query(scope)),
             body=shown,
             arrival_time=arrival,
+            traceparent=headers.get("traceparent"),
         )
         try:
             if raw is None:

@@ -53,6 +53,8 @@ class RequestRecord:
     #: The parsed JSON body (the raw text when it was not JSON).
     body: Any
     arrival_time: float
+    #: The W3C ``traceparent`` header the request came with (``None`` without one).
+    traceparent: str | None = None
     #: The tier echoed back (provider spelling), once an answer was produced.
     served_tier: str | None = None
     status: int | None = None

@@ -391,7 +391,9 @@ class StreamRouteResponse(_message.Message):
 
     @_builtins.property
     def chunk(self) -> _httpbody_pb2.HttpBody:
-        """One server-sent event of the provider's answer, verbatim."""
+        """Server-sent events of the provider's answer, verbatim: one, or all those that had
+        arrived together (whole events, in order; none is held back for a later one).
+        """
 
     @_builtins.property
     def completed(self) -> _types_pb2.RoutingResult:

@@ -32,9 +32,10 @@ class RouteServiceStub:
     `start_within` window and falling back to the standard tier when flex cannot start in time.
 
     The compatibility methods take the provider's own JSON body and answer with the provider's
-    own bytes: one `application/json` message for a non-streamed answer, or one message per
-    server-sent event (`text/event-stream`, a complete `event:`/`data:` frame each) for a streamed
-    one. Nothing is sent until the race settles. Initial metadata then carries
+    own bytes: one `application/json` message for a non-streamed answer, or for a streamed one
+    messages of server-sent events (`text/event-stream`, complete `event:`/`data:` frames): each
+    message carries the events that had arrived together, whole and in order, and none waits for
+    a later one. Nothing is sent until the race settles. Initial metadata then carries
     `x-flexinference-request-id` and `x-flexinference-tier`; a non-streamed answer's initial
     metadata also carries `x-flexinference-cost`, `-savings` and `-commission` (micro-USD), which a
     streamed answer sends as trailing metadata instead.
@@ -84,9 +85,10 @@ class RouteServiceAsyncStub(RouteServiceStub):
     `start_within` window and falling back to the standard tier when flex cannot start in time.
 
     The compatibility methods take the provider's own JSON body and answer with the provider's
-    own bytes: one `application/json` message for a non-streamed answer, or one message per
-    server-sent event (`text/event-stream`, a complete `event:`/`data:` frame each) for a streamed
-    one. Nothing is sent until the race settles. Initial metadata then carries
+    own bytes: one `application/json` message for a non-streamed answer, or for a streamed one
+    messages of server-sent events (`text/event-stream`, complete `event:`/`data:` frames): each
+    message carries the events that had arrived together, whole and in order, and none waits for
+    a later one. Nothing is sent until the race settles. Initial metadata then carries
     `x-flexinference-request-id` and `x-flexinference-tier`; a non-streamed answer's initial
     metadata also carries `x-flexinference-cost`, `-savings` and `-commission` (micro-USD), which a
     streamed answer sends as trailing metadata instead.
@@ -132,9 +134,10 @@ class RouteServiceServicer(metaclass=_abc_1.ABCMeta):
     `start_within` window and falling back to the standard tier when flex cannot start in time.
 
     The compatibility methods take the provider's own JSON body and answer with the provider's
-    own bytes: one `application/json` message for a non-streamed answer, or one message per
-    server-sent event (`text/event-stream`, a complete `event:`/`data:` frame each) for a streamed
-    one. Nothing is sent until the race settles. Initial metadata then carries
+    own bytes: one `application/json` message for a non-streamed answer, or for a streamed one
+    messages of server-sent events (`text/event-stream`, complete `event:`/`data:` frames): each
+    message carries the events that had arrived together, whole and in order, and none waits for
+    a later one. Nothing is sent until the race settles. Initial metadata then carries
     `x-flexinference-request-id` and `x-flexinference-tier`; a non-streamed answer's initial
     metadata also carries `x-flexinference-cost`, `-savings` and `-commission` (micro-USD), which a
     streamed answer sends as trailing metadata instead.
