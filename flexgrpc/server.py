@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import pathlib
 import secrets
@@ -28,6 +29,7 @@ from flexinference.v1 import (
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from sqlalchemy.exc import DBAPIError
 
 from flexgrpc.accounts.crypto import ProviderKeyCipher
 from flexgrpc.accounts.provider_keys import ProviderKeyCache
@@ -38,6 +40,7 @@ from flexgrpc.api.billing import WEBHOOK_METHOD, BillingServicer
 from flexgrpc.api.in_process import HandlerRegistry, InProcessChannel
 from flexgrpc.api.interceptors import AuthInterceptor, ErrorInterceptor
 from flexgrpc.api.models import ModelServicer
+from flexgrpc.api.pagination import set_page_token_secret
 from flexgrpc.api.route import RouteServicer
 from flexgrpc.api.usage import UsageServicer
 from flexgrpc.billing.assembly import build_billing
@@ -50,6 +53,7 @@ from flexgrpc.db.migrate import upgrade
 from flexgrpc.embedded_http import HttpListener
 from flexgrpc.ledger.queries import UsageQueries
 from flexgrpc.ledger.store import LedgerStore
+from flexgrpc.ledger.watch import LedgerWatch, failure_reason
 from flexgrpc.ledger.writer import RecordWriter
 from flexgrpc.metrics import Metrics, RecordMetrics, metrics_app
 from flexgrpc.pricing.catalog import CatalogError, PriceCatalog
@@ -129,8 +133,14 @@ class FlexServer:
         in_flight = InFlight()
         self.metrics.watch_in_flight(lambda: in_flight.count)
         self.record_writer = RecordWriter(
-            self.ledger, on_commit=self.metrics.observe_commit, alone=in_flight.alone
+            self.ledger, on_commit=self._observe_commit, alone=in_flight.alone
         )
+        self.ledger_watch = LedgerWatch(
+            self.ledger, self._ledger_changed, settings.ledger_probe_interval_s
+        )
+        if settings.page_token_secret:
+            # Any length of operator text: the key is its digest, so every worker agrees.
+            set_page_token_secret(hashlib.sha256(settings.page_token_secret.encode()).digest())
         # Every request's record is made durable in the ledger before the end of its answer;
         # it is counted and logged once the answer has been released.
         self.sink: RecordSink = sink or self.record_writer
@@ -188,6 +198,40 @@ class FlexServer:
             flex_models=catalog,
         )
 
+    def _observe_commit(self, seconds: float, records: int, ok: bool) -> None:
+        self.metrics.observe_commit(seconds, records, ok)
+        if not ok:
+            self.ledger_watch.suspect()
+
+    async def _ledger_changed(self, writable: bool, reason: str) -> None:
+        """Health follows the ledger: no service can keep its promise of a record per
+        request while records cannot be committed."""
+        self.metrics.ledger_writable.set(1 if writable else 0)
+        if writable:
+            log.warning("the ledger can write again; health SERVING")
+        else:
+            log.error("the ledger cannot write (%s); health NOT_SERVING until it can", reason)
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if writable
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, status)
+
+    async def _prepare_database(self) -> None:
+        """Migrate, then prove a record can be committed; otherwise refuse to start, in one
+        line (every request would fail)."""
+        try:
+            await asyncio.to_thread(upgrade, self._engine)
+            await asyncio.to_thread(self.ledger.probe)
+        except DBAPIError as exc:
+            self._engine.dispose()
+            raise SystemExit(
+                f"flexgrpc: the database cannot be written ({failure_reason(exc)}); every "
+                "request's record must be, so the server does not start"
+            ) from None
+
     def _options(self) -> list[tuple[str, int]]:
         s = self.settings
         return [
@@ -206,11 +250,14 @@ class FlexServer:
             ("grpc.server.max_pending_requests", s.max_concurrent_rpcs),
             ("grpc.server.max_pending_requests_hard_limit", s.max_concurrent_rpcs),
             ("grpc.so_reuseport", 0),
+            # A connection that never sends the HTTP/2 preface and settings is closed after
+            # this, not held for grpc-core's default of 120 s.
+            ("grpc.server_handshake_timeout_ms", round(s.grpc_handshake_timeout_s * 1000)),
         ]
 
     async def start(self) -> None:
         s = self.settings
-        await asyncio.to_thread(upgrade, self._engine)
+        await self._prepare_database()
         self.record_writer.start()
         if self.billing.scheduler is not None:
             self.billing.scheduler.start()
@@ -223,7 +270,7 @@ class FlexServer:
         )
         interceptors: list[aio.ServerInterceptor] = [
             # Every method's errors are mapped, the public webhook's too (only auth skips it).
-            ErrorInterceptor(),
+            ErrorInterceptor(on_malformed=self.metrics.count_malformed),
             AuthInterceptor(authenticator, PUBLIC_METHODS, self._forwarded_token, session_may_call),
         ]
         server = aio.server(
@@ -253,14 +300,21 @@ class FlexServer:
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        self.grpc_port = server.add_insecure_port(f"{s.grpc_host}:{s.grpc_port}")
+        try:
+            self.grpc_port = server.add_insecure_port(f"{s.grpc_host}:{s.grpc_port}")
+        except RuntimeError:  # grpc-core's "Failed to bind", logged by it with the cause
+            self.grpc_port = 0
         if self.grpc_port == 0:
-            raise SystemExit(f"cannot listen on {s.grpc_host}:{s.grpc_port}")
+            raise SystemExit(
+                f"cannot listen on {s.grpc_host}:{s.grpc_port}: the address is in use or not "
+                "this host's (--grpc-port)"
+            )
         await server.start()
         self._server = server
         serving = health_pb2.HealthCheckResponse.SERVING
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, serving)
+        self.ledger_watch.start()
         print(f"grpc listening on {s.grpc_host}:{self.grpc_port}", flush=True)
         rest = RestShim(
             _SERVICES.values(),
@@ -306,6 +360,7 @@ class FlexServer:
     async def stop(self, grace: float | None = None) -> None:
         """Drain: report NOT_SERVING, refuse new calls, let in-flight ones finish in ``grace``."""
         grace = self.settings.shutdown_grace_s if grace is None else grace
+        await self.ledger_watch.stop()
         await self.health.enter_graceful_shutdown()
         log.info("draining", extra={"grace_s": grace})
         # Both at once, with the same grace: REST requests in flight (their calls run in process,

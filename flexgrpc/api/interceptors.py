@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import grpc
 from grpc import aio
@@ -26,6 +27,7 @@ log = logging.getLogger("flexgrpc.rpc")
 Context = aio.ServicerContext[Any, Any]
 Unary = Callable[[Any, Context], Awaitable[Any]]
 Streaming = Callable[[Any, Context], AsyncIterator[Any]]
+Deserializer = Callable[[bytes], Any]
 Continuation = Callable[
     [grpc.HandlerCallDetails], Awaitable["grpc.RpcMethodHandler[Any, Any] | None"]
 ]
@@ -60,6 +62,9 @@ class _BehaviourInterceptor(aio.ServerInterceptor):
     def wrap_stream(self, method: str, inner: Streaming) -> Streaming:
         raise NotImplementedError
 
+    def wrap_deserializer(self, method: str, inner: Deserializer | None) -> Deserializer | None:
+        return inner
+
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
@@ -78,15 +83,16 @@ class _BehaviourInterceptor(aio.ServerInterceptor):
         if handler.request_streaming:
             # The contract has no client-streaming RPCs; refuse to half-wrap one silently.
             raise TypeError(f"{method}: client-streaming methods are not supported")
+        deserializer = self.wrap_deserializer(method, handler.request_deserializer)
         if handler.response_streaming:
             return grpc.unary_stream_rpc_method_handler(
                 self.wrap_stream(method, cast(Streaming, handler.unary_stream)),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         return grpc.unary_unary_rpc_method_handler(
             self.wrap_unary(method, cast(Unary, handler.unary_unary)),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )
 
@@ -107,11 +113,77 @@ def _internal(method: str, exc: BaseException) -> FlexError:
     return FlexError("internal_error", "The server hit an unexpected error; it has been logged.")
 
 
+class MalformedRequest:
+    """What a request that does not parse as its method's message deserializes to: grpc-core
+    would otherwise answer UNKNOWN, naming the parser's exception class, and log a traceback
+    per call, before any interceptor runs."""
+
+    __slots__ = ()
+
+
+MALFORMED: Final = MalformedRequest()
+
+
+def _malformed(method: str) -> FlexError:
+    return FlexError(
+        "invalid_argument",
+        f"The request is not a valid serialized {method.rsplit('/', 1)[-1]} request message; "
+        "send it as the service's generated stubs encode it.",
+    )
+
+
+class _OncePerInterval:
+    """Logs one line per ``interval_s`` at most, saying how many were suppressed meanwhile:
+    a flood of bad calls must not become a flood of log."""
+
+    def __init__(self, interval_s: float = 60.0) -> None:
+        self._interval_s = interval_s
+        self._next = 0.0
+        self._suppressed = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            self._suppressed += 1
+            return
+        suppressed, self._suppressed = self._suppressed, 0
+        self._next = now + self._interval_s
+        log.warning(message + " (%d more like it not logged)", *args, suppressed)
+
+
 class ErrorInterceptor(_BehaviourInterceptor):
-    """Maps ``FlexError`` to its status; any other exception to ``internal_error``."""
+    """Maps ``FlexError`` to its status; any other exception to ``internal_error``; a request
+    that does not deserialize to ``invalid_argument``, before authentication (it is outermost),
+    counted by ``on_malformed(method)``."""
+
+    def __init__(self, on_malformed: Callable[[str], None] | None = None) -> None:
+        super().__init__()
+        self._on_malformed = on_malformed
+        self._malformed_log = _OncePerInterval()
+
+    def wrap_deserializer(self, method: str, inner: Deserializer | None) -> Deserializer | None:
+        if inner is None:
+            return None
+        parse = inner
+
+        def deserializer(data: bytes) -> Any:
+            try:
+                return parse(data)
+            except Exception:  # DecodeError, or anything else the parser raises
+                return MALFORMED
+
+        return deserializer
+
+    async def _refuse_malformed(self, method: str, context: Context) -> None:
+        if self._on_malformed is not None:
+            self._on_malformed(method)
+        self._malformed_log.warning("refused a malformed request message for %s", method)
+        await abort_with(context, _malformed(method))
 
     def wrap_unary(self, method: str, inner: Unary) -> Unary:
         async def behaviour(request: Any, context: Context) -> Any:
+            if request is MALFORMED:
+                await self._refuse_malformed(method, context)
             try:
                 return await inner(request, context)
             except FlexError as error:
@@ -126,6 +198,8 @@ class ErrorInterceptor(_BehaviourInterceptor):
 
     def wrap_stream(self, method: str, inner: Streaming) -> Streaming:
         async def behaviour(request: Any, context: Context) -> AsyncIterator[Any]:
+            if request is MALFORMED:
+                await self._refuse_malformed(method, context)
             try:
                 async for item in inner(request, context):
                     yield item

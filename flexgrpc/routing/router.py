@@ -350,7 +350,13 @@ class _Run:
                         self._price(job, adapter, settlement)
                     frames = presenter.frames(event, self._shown_cost(job))
                     if reader.finished and self.record is None:
-                        await self._store(raise_errors=True)  # before the terminal event
+                        try:
+                            await self._store(raise_errors=True)  # before the terminal event
+                        except FlexError as unrecorded:
+                            # Ended like a broken stream: an answer without its record must
+                            # not look complete to the caller.
+                            yield Chunk(presenter.error_frame(unrecorded.code, unrecorded.message))
+                            raise
                     for frame in frames:
                         yield Chunk(frame)
                 for frame in presenter.end_frames(self._shown_cost(job)):
@@ -445,7 +451,10 @@ class _Run:
         except Exception as exc:
             log.error("could not store the record of %s", self.request_id, exc_info=exc)
             if raise_errors:
+                # The ledger cannot write (disk full, read-only, unreachable): the service is
+                # unavailable for routing until it can, which health reports too.
                 raise FlexError(
-                    "internal_error",
-                    "The answer could not be recorded, so it was not completed; retry it.",
+                    "unavailable",
+                    "The answer could not be recorded in the usage ledger, so it was not "
+                    "completed; retry it.",
                 ) from exc
