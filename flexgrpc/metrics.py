@@ -124,6 +124,12 @@ class Metrics:
             registry=r,
         )
         self.ledger_writable.set(1)
+        self.calls_over = Counter(
+            "flexgrpc_calls_ended_before_answer",
+            "gRPC calls whose answer or status could not be sent because the call had already "
+            "ended (deadline passed, caller gone).",
+            registry=r,
+        )
         self.malformed_requests = Counter(
             "flexgrpc_malformed_requests",
             "gRPC calls refused because their request message did not parse.",
@@ -156,6 +162,10 @@ class Metrics:
             self.ledger_records.inc(records)
         else:
             self.ledger_failures.inc()
+
+    def count_call_over(self) -> None:
+        """An answer or status grpc-core could not send: the call had already ended."""
+        self.calls_over.inc()
 
     def count_malformed(self, method: str) -> None:
         """A call whose request did not parse (``method`` is one the server serves)."""

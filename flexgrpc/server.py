@@ -38,7 +38,7 @@ from flexgrpc.api.accounts import AccountServicer
 from flexgrpc.api.auth import Authenticator
 from flexgrpc.api.billing import WEBHOOK_METHOD, BillingServicer
 from flexgrpc.api.in_process import HandlerRegistry, InProcessChannel
-from flexgrpc.api.interceptors import AuthInterceptor, ErrorInterceptor
+from flexgrpc.api.interceptors import AuthInterceptor, CallOverFilter, ErrorInterceptor
 from flexgrpc.api.models import ModelServicer
 from flexgrpc.api.pagination import set_page_token_secret
 from flexgrpc.api.route import RouteServicer
@@ -68,6 +68,8 @@ from flexgrpc.routing.recording import RecordLog, RecordObserver, RecordObserver
 from flexgrpc.routing.router import InFlight, Router
 
 log = logging.getLogger("flexgrpc.server")
+#: grpc.aio's own logger (grpc._cython.cygrpc), where it reports exceptions of servicer methods.
+_GRPC_LOG = logging.getLogger("grpc._cython.cygrpc")
 
 
 def load_catalog(settings: Settings) -> PriceCatalog:
@@ -150,6 +152,7 @@ class FlexServer:
         )
         self.observer = RecordObservers(*counted, RecordLog())
         self.health = health.aio.HealthServicer()
+        self._call_over = CallOverFilter(self.metrics.count_call_over)
         self.grpc_port: int | None = None
         self.http_port: int | None = None
         self.metrics_port: int | None = None
@@ -257,6 +260,7 @@ class FlexServer:
 
     async def start(self) -> None:
         s = self.settings
+        _GRPC_LOG.addFilter(self._call_over)
         await self._prepare_database()
         self.record_writer.start()
         if self.billing.scheduler is not None:
@@ -376,6 +380,7 @@ class FlexServer:
         await self.record_writer.stop()
         await self._upstream.aclose()
         self._engine.dispose()
+        _GRPC_LOG.removeFilter(self._call_over)
         log.info("server stopped")
 
     async def wait_for_termination(self) -> None:
