@@ -21,7 +21,7 @@ import pytest
 from flexinference.v1 import route_pb2, route_pb2_grpc
 from google.api import httpbody_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 
 from flexgrpc.accounts.store import AccountStore
 from flexgrpc.db.engine import make_engine, make_sessionmaker
@@ -230,16 +230,30 @@ def test_an_unwritable_ledger_ends_streams_in_band_turns_health_and_recovers(
     )
 
 
-def test_serve_refuses_a_read_only_database_in_one_line(tmp_path: pathlib.Path) -> None:
-    path = tmp_path / "ledger.db"
-    upgrade(f"sqlite:///{path}")
+def _read_only(url: str) -> str:
+    """``url``, migrated, as a URL the server can only read through: SQLite opened read-only,
+    or a PostgreSQL database whose sessions default to read-only transactions (as on a hot
+    standby)."""
+    upgrade(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"sqlite:///file:{parsed.database}?mode=ro&uri=true"
+    engine = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(
+            f'ALTER DATABASE "{parsed.database}" SET default_transaction_read_only = on'
+        )
+    engine.dispose()
+    return url
+
+
+def test_serve_refuses_a_read_only_database_in_one_line(
+    tmp_path: pathlib.Path, database_url: str
+) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "flexgrpc.cli", "serve", "--grpc-port", "0", "--http-port", "0"],
         cwd=tmp_path,
-        env={
-            **os.environ,
-            "FLEXGRPC_DATABASE_URL": f"sqlite:///file:{path}?mode=ro&uri=true",
-        },
+        env={**os.environ, "FLEXGRPC_DATABASE_URL": _read_only(database_url)},
         capture_output=True,
         text=True,
         timeout=120,
@@ -248,4 +262,5 @@ def test_serve_refuses_a_read_only_database_in_one_line(tmp_path: pathlib.Path) 
     assert "grpc listening" not in done.stdout
     assert "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("flexgrpc: the database cannot be written (attempt to write a readonly")
+    assert last.startswith("flexgrpc: the database cannot be written (")
+    assert "read" in last.lower()  # the driver's reason: read-only, in its own words
