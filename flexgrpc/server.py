@@ -268,6 +268,7 @@ class FlexServer:
             body_timeout_s=s.http_body_timeout_s,
             header_timeout_s=s.http_header_timeout_s,
             forwarded_token=self._forwarded_token,
+            public_methods=PUBLIC_METHODS,
         )
         try:
             servicers: str | InProcessChannel = (

@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
     if command == "check-gen":
         _run(BIN / "python", "scripts/gen_protos.py")
         changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", "protos", "clients"],
+            ["git", "status", "--porcelain", "--", "protos", "clients", "docs/openapi.json"],
             cwd=ROOT,
             capture_output=True,
             text=True,

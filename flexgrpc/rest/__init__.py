@@ -53,12 +53,15 @@ class RestShim:
         body_timeout_s: float,
         forwarded_token: str,
         header_timeout_s: float = 10.0,
+        public_methods: frozenset[str] = frozenset(),
     ) -> None:
         self.table = RouteTable.from_services(services)
         self._max_body = max_body_bytes
         self._body_timeout = body_timeout_s
         self._header_timeout = header_timeout_s
         self._token = forwarded_token
+        #: Methods that take no API key (the webhook): the OpenAPI description says so.
+        self._public = public_methods
         self._channel: aio.Channel | InProcessChannel | None = None
         self._listener: HttpListener | None = None
 
@@ -86,6 +89,7 @@ class RestShim:
             max_body_bytes=self._max_body,
             body_timeout_s=self._body_timeout,
             forwarded_token=self._token,
+            public_methods=self._public,
         )
         served: Any = app
         if mounts:
