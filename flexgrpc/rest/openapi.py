@@ -45,6 +45,10 @@ _SURFACES: dict[str, tuple[str, str, Schema]] = {
 _ROUTER_FIELDS: dict[str, Schema] = {
     "start_within": {
         "type": "string",
+        "anyOf": [
+            {"enum": ["default", "priority", "auto"]},
+            {"pattern": "^[0-9]{2}h-[0-9]{2}m-[0-9]{2}s$"},
+        ],
         "description": (
             'When the answer must start: "default", "priority", "auto", or a flex race window '
             '"HHh-MMm-SSs" of 5 s to 600 s ("00h-00m-30s"). Required here, in the '
