@@ -35,6 +35,7 @@ from flexgrpc.accounts.store import AccountStore
 from flexgrpc.api.accounts import AccountServicer
 from flexgrpc.api.auth import Authenticator
 from flexgrpc.api.billing import WEBHOOK_METHOD, BillingServicer
+from flexgrpc.api.health import HealthServicer
 from flexgrpc.api.in_process import HandlerRegistry, InProcessChannel
 from flexgrpc.api.interceptors import AuthInterceptor, ErrorInterceptor
 from flexgrpc.api.models import ModelServicer
@@ -139,7 +140,7 @@ class FlexServer:
             [RecordMetrics(self.metrics)] if settings.metrics_port is not None else []
         )
         self.observer = RecordObservers(*counted, RecordLog())
-        self.health = health.aio.HealthServicer()
+        self.health = HealthServicer()
         self.grpc_port: int | None = None
         self.http_port: int | None = None
         self.metrics_port: int | None = None
