@@ -9,7 +9,7 @@ schema (``response_schema_conformance``) and the status is one the operation dec
 how many requests went out and the status distribution (from schemathesis's HAR report), and
 fails when schemathesis found anything or the server logged an error or a traceback.
 
-    python3 scripts/dev.py fuzz-rest [--max-examples N] [--max-time SECONDS] [--seed N]
+    python3 scripts/dev.py fuzz-rest [--max-examples N] [--max-time SECONDS] [--seed N] [--only RE]
 """
 
 from __future__ import annotations
@@ -106,16 +106,43 @@ def run_schemathesis(url: str, key: str, args: argparse.Namespace, har: pathlib.
         "--header", f"Authorization: Bearer {key}",
         "--report", "har", "--report-har-path", str(har),
         "--output-sanitize", "true",
+        *(["--include-path-regex", args.only] if args.only else []),
     ]  # fmt: skip
-    return subprocess.run([str(c) for c in command], cwd=ROOT, check=False).returncode
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "fuzz_rest_hooks",
+        "PYTHONPATH": str(ROOT / "scripts"),
+    }
+    return subprocess.run([str(c) for c in command], cwd=ROOT, env=env, check=False).returncode
 
 
-def summarize(har: pathlib.Path) -> tuple[int, collections.Counter[int]]:
+def summarize(har: pathlib.Path) -> tuple[int, collections.Counter[int], collections.Counter[str]]:
+    """Requests sent, by status, and the error codes of the refusals (what the fuzzer hit)."""
     if not har.exists():
-        return 0, collections.Counter()
+        return 0, collections.Counter(), collections.Counter()
     entries = json.loads(har.read_text())["log"]["entries"]
     statuses = collections.Counter(int(entry["response"]["status"]) for entry in entries)
-    return len(entries), statuses
+    codes = collections.Counter(
+        _error_code(entry["response"].get("content", {}).get("text", ""))
+        for entry in entries
+        if 400 <= int(entry["response"]["status"]) < 600
+    )
+    return len(entries), statuses, codes
+
+
+def _error_code(text: str) -> str:
+    """The spec code of an error answer: ``code`` in OpenAI's envelope, the ErrorInfo reason in
+    Google's, the ``type`` in Anthropic's."""
+    try:
+        error = json.loads(text)["error"]
+    except (ValueError, KeyError, TypeError):
+        return "?"
+    if isinstance(error.get("code"), str):
+        return str(error["code"])
+    for detail in error.get("details") or ():
+        if isinstance(detail, dict) and "reason" in detail:
+            return str(detail["reason"])
+    return str(error.get("type", "?"))
 
 
 def server_errors(log: pathlib.Path) -> list[str]:
@@ -136,6 +163,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--max-examples", type=int, default=10, help="per operation (10)")
     parser.add_argument("--max-time", type=int, default=150, help="whole run, seconds (150)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", help="fuzz only the paths this regular expression matches")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="flexgrpc-fuzz-rest-") as tmp:
         home = pathlib.Path(tmp)
@@ -146,10 +174,12 @@ def main(argv: list[str]) -> int:
         finally:
             server.terminate()
             server.wait(30)
-        requests, statuses = summarize(home / "run.har")
+        requests, statuses, codes = summarize(home / "run.har")
         distribution = ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items()))
         print(f"fuzz-rest: {requests} requests in {time.monotonic() - started:.0f} s; "
               f"statuses {distribution or 'none'}")  # fmt: skip
+        common = ", ".join(f"{c}: {n}" for c, n in codes.most_common(12))
+        print(f"fuzz-rest: error codes {common or 'none'}")
         errors = server_errors(home / "server.log")
         for line in errors[:20]:
             print(f"fuzz-rest: server logged: {line}")

@@ -42,6 +42,8 @@ _SURFACES: dict[str, tuple[str, str, Schema]] = {
     "/v1/messages": ("Anthropic Messages", "messages", {"type": "array"}),
     "/v1/interactions": ("Google Interactions", "input", {}),
 }
+#: A few model ids every surface can reach, for clients and fuzzers to start from.
+_MODELS = ("gpt-5-mini", "o4-mini", "gemini-3-flash-preview", "claude-sonnet-4-5")
 _ROUTER_FIELDS: dict[str, Schema] = {
     "start_within": {
         "type": "string",
@@ -291,7 +293,13 @@ def _raw_body(route: RestRoute) -> Schema:
         return {"type": "object", "description": "Passed on as raw bytes, unparsed."}
     title, required, required_schema = surface
     properties: Schema = {
-        "model": {"type": "string", "description": "The model id; it picks the provider."},
+        "model": {
+            "type": "string",
+            # Any id may be sent (the router answers unsupported_model); these are served.
+            "anyOf": [{"enum": list(_MODELS)}, {"minLength": 1}],
+            "description": "The model id; it picks the provider (gpt-*, o3, o4-mini → OpenAI; "
+            "gemini-* → Gemini; claude-* → Anthropic).",
+        },
         "stream": {"type": "boolean", "description": "Answer as server-sent events."},
         required: {**required_schema, "description": f"The {title} field the router checks."},
         **{name: _ROUTER_FIELDS[name] for name in sorted(ROUTER_FIELDS)},
