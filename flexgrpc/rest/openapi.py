@@ -128,6 +128,22 @@ _ERRORS: dict[str, Schema] = {
         "required": ["error"],
     },
 }
+#: A server-sent event stream: the whole body, a string (OpenAPI 3.1's reading), or each event
+#: (what 3.2's itemSchema says, and what schemathesis checks every event against).
+_EVENT: Schema = {
+    "anyOf": [
+        {"type": "string"},
+        {
+            "type": "object",
+            "properties": {
+                "event": {"type": "string"},
+                "data": {"type": "string"},
+                "id": {"type": "string"},
+                "retry": {"type": "integer"},
+            },
+        },
+    ]
+}
 _ERROR_SCHEMA = {"openai": "OpenAIError", "anthropic": "AnthropicError", "google": "GoogleError"}
 
 
@@ -254,12 +270,12 @@ class _Builder:
         if route.raw_response:
             content: Schema = {_JSON: {"schema": {"type": "object"}}}
             if route.server_streaming and route.raw_request_body:
-                content[_SSE] = {"schema": {"type": "string"}}
+                content[_SSE] = {"schema": _EVENT}
             return {"description": "The provider's own answer, unchanged.", "content": content}
         if route.server_streaming:
             return {
                 "description": "Server-sent events, one per message of the stream.",
-                "content": {_SSE: {"schema": {"type": "string"}}},
+                "content": {_SSE: {"schema": _EVENT}},
             }
         output = route.method.output_type
         if route.response_body:
