@@ -48,6 +48,7 @@ from flexgrpc.accounts.store import AccountStore
 from flexgrpc.api.accounts import AccountServicer
 from flexgrpc.api.auth import Authenticator
 from flexgrpc.api.billing import WEBHOOK_METHOD, BillingServicer
+from flexgrpc.api.health import HealthServicer
 from flexgrpc.api.in_process import HandlerRegistry, InProcessChannel
 from flexgrpc.api.interceptors import AuthInterceptor, CallOverFilter, ErrorInterceptor
 from flexgrpc.api.models import ModelServicer
@@ -214,7 +215,7 @@ class FlexServer:
             [RecordMetrics(self.metrics)] if settings.metrics_port is not None else []
         )
         self.observer = RecordObservers(*counted, RecordLog())
-        self.health = health.aio.HealthServicer()
+        self.health = HealthServicer()
         self._call_over = CallOverFilter(self.metrics.count_call_over)
         self.grpc_port: int | None = None
         self.http_port: int | None = None
@@ -402,6 +403,7 @@ class FlexServer:
             header_timeout_s=s.http_header_timeout_s,
             forwarded_token=self._forwarded_token,
             wrap_app=asgi_tracing(self.tracer_provider),
+            public_methods=PUBLIC_METHODS,
         )
         try:
             servicers: str | InProcessChannel = (

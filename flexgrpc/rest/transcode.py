@@ -30,6 +30,11 @@ _FALSE = frozenset({"false", "0"})
 _FLOATS = frozenset({_Field.TYPE_FLOAT, _Field.TYPE_DOUBLE})
 _SPECIAL_FLOATS = frozenset({"NaN", "Infinity", "-Infinity"})
 _DONE = b"data: [DONE]\n\n"
+#: What ``json_format.ParseDict`` raises for a document that does not fit the message: a
+#: ``ParseError`` mostly, but an ``Any`` whose ``@type`` is not a string (``{"@type": {}}``)
+#: escapes as the ``AttributeError`` / ``TypeError`` of the code that reads it, and a
+#: body nested deeper than the parser's stack as ``RecursionError``.
+_MISFIT = (json_format.ParseError, AttributeError, TypeError, RecursionError)
 
 
 def _field(message: descriptor.Descriptor, name: str) -> _Field | None:
@@ -159,7 +164,7 @@ def build_request(
     if document:
         try:
             json_format.ParseDict(document, request)
-        except (json_format.ParseError, RecursionError) as exc:
+        except _MISFIT as exc:
             message = str(exc).split("\n", 1)[0]
             raise FlexError(
                 "invalid_argument", f"The request does not fit {root.full_name}: {message}"
