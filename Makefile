@@ -2,7 +2,7 @@
 PYTHON ?= python3
 DEV := $(PYTHON) scripts/dev.py
 
-.PHONY: demo serve test gen check-gen lint breaking bench
+.PHONY: demo serve test gen check-gen lint breaking bench fuzz-rest
 
 demo:
 	$(DEV) demo $(ARGS)
@@ -21,6 +21,9 @@ check-gen:
 
 lint:
 	$(DEV) lint
+
+fuzz-rest:
+	$(DEV) fuzz-rest $(ARGS)
 
 # Contract changes must not break main's wire contract (buf breaking, FILE rules).
 breaking:

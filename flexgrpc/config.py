@@ -221,6 +221,13 @@ class Settings:
     shutdown_grace_s: float = 30.0
     keepalive_time_s: int = 30
     keepalive_timeout_s: int = 10
+    #: Longest a new gRPC connection may take to send the HTTP/2 preface and settings; a
+    #: connection that stays silent is closed then (grpc-core's own default is 120 s).
+    grpc_handshake_timeout_s: float = 10.0
+    #: How often the server proves the ledger can commit (health turns NOT_SERVING if not).
+    ledger_probe_interval_s: float = 5.0
+    #: The secret page tokens are signed with (flexgrpc.api.pagination); unset: one per process.
+    page_token_secret: str | None = field(default=None, repr=False)
     #: Failed authentications allowed per client address per minute before rate limiting.
     auth_failures_per_minute: int = 30
     #: Redis (``redis://host:port/db``) that shares the organizations' rate limits and flex race
@@ -307,6 +314,13 @@ class Settings:
             keepalive_timeout_s=_int(
                 e, "FLEXGRPC_KEEPALIVE_TIMEOUT_S", d.keepalive_timeout_s, minimum=1
             ),
+            grpc_handshake_timeout_s=_seconds(
+                e, "FLEXGRPC_GRPC_HANDSHAKE_TIMEOUT_S", d.grpc_handshake_timeout_s, zero=False
+            ),
+            ledger_probe_interval_s=_seconds(
+                e, "FLEXGRPC_LEDGER_PROBE_INTERVAL_S", d.ledger_probe_interval_s, zero=False
+            ),
+            page_token_secret=e.get("FLEXGRPC_PAGE_TOKEN_SECRET") or None,
             auth_failures_per_minute=_int(
                 e, "FLEXGRPC_AUTH_FAILURES_PER_MINUTE", d.auth_failures_per_minute
             ),

@@ -61,6 +61,8 @@ CODES: dict[str, CodeSpec] = {
     "deadline_exceeded": CodeSpec(504, grpc.StatusCode.DEADLINE_EXCEEDED, ErrorType.API),
     "invalid_argument": _BAD,
     "invalid_json": _BAD,
+    # A page token that fails verification (altered, forged, another request's or server's).
+    "invalid_page_token": _BAD,
     "missing_model": _BAD,
     "unsupported_model": _BAD,
     "missing_start_within": _BAD,

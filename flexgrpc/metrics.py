@@ -125,6 +125,25 @@ class Metrics:
         self.ledger_failures = Counter(
             "flexgrpc_ledger_commit_failures", "Group commits that failed.", registry=r
         )
+        self.ledger_writable = Gauge(
+            "flexgrpc_ledger_writable",
+            "1 while the ledger can commit records (its probe write succeeds), else 0; health "
+            "is NOT_SERVING while it is 0.",
+            registry=r,
+        )
+        self.ledger_writable.set(1)
+        self.calls_over = Counter(
+            "flexgrpc_calls_ended_before_answer",
+            "gRPC calls whose answer or status could not be sent because the call had already "
+            "ended (deadline passed, caller gone).",
+            registry=r,
+        )
+        self.malformed_requests = Counter(
+            "flexgrpc_malformed_requests",
+            "gRPC calls refused because their request message did not parse.",
+            ("method",),
+            registry=r,
+        )
 
     def labelled(self, metric: Any, *values: str) -> Any:
         """``metric.labels(*values)``, remembered: prometheus_client checks and locks on every
@@ -155,6 +174,14 @@ class Metrics:
             self.ledger_records.inc(records)
         else:
             self.ledger_failures.inc()
+
+    def count_call_over(self) -> None:
+        """An answer or status grpc-core could not send: the call had already ended."""
+        self.calls_over.inc()
+
+    def count_malformed(self, method: str) -> None:
+        """A call whose request did not parse (``method`` is one the server serves)."""
+        self.labelled(self.malformed_requests, method).inc()
 
     def exposition(self) -> tuple[bytes, str]:
         """The current metrics in Prometheus' text format, and its content type."""

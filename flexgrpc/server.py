@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import hmac
 import logging
 import pathlib
 import secrets
@@ -36,6 +38,7 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.sdk.trace import TracerProvider
+from sqlalchemy.exc import DBAPIError
 
 from flexgrpc import tracing
 from flexgrpc.accounts.crypto import ProviderKeyCipher
@@ -45,9 +48,11 @@ from flexgrpc.accounts.store import AccountStore
 from flexgrpc.api.accounts import AccountServicer
 from flexgrpc.api.auth import Authenticator
 from flexgrpc.api.billing import WEBHOOK_METHOD, BillingServicer
+from flexgrpc.api.health import HealthServicer
 from flexgrpc.api.in_process import HandlerRegistry, InProcessChannel
-from flexgrpc.api.interceptors import AuthInterceptor, ErrorInterceptor
+from flexgrpc.api.interceptors import AuthInterceptor, CallOverFilter, ErrorInterceptor
 from flexgrpc.api.models import ModelServicer
+from flexgrpc.api.pagination import set_page_token_secret
 from flexgrpc.api.route import RouteServicer
 from flexgrpc.api.usage import UsageServicer
 from flexgrpc.billing.assembly import build_billing
@@ -60,6 +65,7 @@ from flexgrpc.db.migrate import upgrade
 from flexgrpc.embedded_http import HttpListener
 from flexgrpc.ledger.queries import UsageQueries
 from flexgrpc.ledger.store import LedgerStore
+from flexgrpc.ledger.watch import LedgerWatch, failure_reason
 from flexgrpc.ledger.writer import RecordWriter
 from flexgrpc.metrics import Metrics, RecordMetrics, metrics_app
 from flexgrpc.pricing.catalog import CatalogError, PriceCatalog
@@ -75,6 +81,8 @@ from flexgrpc.routing.recording import RecordLog, RecordObserver, RecordObserver
 from flexgrpc.routing.router import InFlight, Router
 
 log = logging.getLogger("flexgrpc.server")
+#: grpc.aio's own logger (grpc._cython.cygrpc), where it reports exceptions of servicer methods.
+_GRPC_LOG = logging.getLogger("grpc._cython.cygrpc")
 
 
 def load_catalog(settings: Settings) -> PriceCatalog:
@@ -186,8 +194,19 @@ class FlexServer:
         in_flight = InFlight()
         self.metrics.watch_in_flight(lambda: in_flight.count)
         self.record_writer = RecordWriter(
-            self.ledger, on_commit=self.metrics.observe_commit, alone=in_flight.alone
+            self.ledger, on_commit=self._observe_commit, alone=in_flight.alone
         )
+        self.ledger_watch = LedgerWatch(
+            self.ledger, self._ledger_changed, settings.ledger_probe_interval_s
+        )
+        if settings.page_token_secret:
+            # Any length of operator text: the key is its digest, so every worker agrees.
+            set_page_token_secret(hashlib.sha256(settings.page_token_secret.encode()).digest())
+        elif settings.encryption_key:
+            # Every worker and replica already shares the provider-key secret; a key derived
+            # from it (never the secret itself) makes their page tokens agree with no setting.
+            derived = hmac.new(settings.encryption_key.encode(), b"flexgrpc page tokens", "sha256")
+            set_page_token_secret(derived.digest())
         # Every request's record is made durable in the ledger before the end of its answer;
         # it is counted and logged once the answer has been released.
         self.sink: RecordSink = sink or self.record_writer
@@ -196,7 +215,8 @@ class FlexServer:
             [RecordMetrics(self.metrics)] if settings.metrics_port is not None else []
         )
         self.observer = RecordObservers(*counted, RecordLog())
-        self.health = health.aio.HealthServicer()
+        self.health = HealthServicer()
+        self._call_over = CallOverFilter(self.metrics.count_call_over)
         self.grpc_port: int | None = None
         self.http_port: int | None = None
         self.metrics_port: int | None = None
@@ -248,6 +268,41 @@ class FlexServer:
             limiters=self.limiters,
         )
 
+    def _observe_commit(self, seconds: float, records: int, ok: bool) -> None:
+        self.metrics.observe_commit(seconds, records, ok)
+        if not ok:
+            self.ledger_watch.suspect()
+
+    async def _ledger_changed(self, writable: bool, reason: str) -> None:
+        """Health follows the ledger: no service can keep its promise of a record per
+        request while records cannot be committed."""
+        self.metrics.ledger_writable.set(1 if writable else 0)
+        if writable:
+            log.warning("the ledger can write again; health SERVING")
+        else:
+            log.error("the ledger cannot write (%s); health NOT_SERVING until it can", reason)
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if writable
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, status)
+
+    async def _prepare_database(self) -> None:
+        """Migrate (unless a supervisor did), then prove a record can be committed;
+        otherwise refuse to start, in one line (every request would fail)."""
+        try:
+            if not self.worker:
+                await asyncio.to_thread(upgrade, self._engine)
+            await asyncio.to_thread(self.ledger.probe)
+        except DBAPIError as exc:
+            self._engine.dispose()
+            raise SystemExit(
+                f"flexgrpc: the database cannot be written ({failure_reason(exc)}); every "
+                "request's record must be, so the server does not start"
+            ) from None
+
     def _options(self) -> list[tuple[str, int]]:
         s = self.settings
         return [
@@ -266,12 +321,17 @@ class FlexServer:
             ("grpc.server.max_pending_requests", s.max_concurrent_rpcs),
             ("grpc.server.max_pending_requests_hard_limit", s.max_concurrent_rpcs),
             ("grpc.so_reuseport", 1 if self.worker else 0),
+            # A connection that never sends the HTTP/2 preface and settings is closed after
+            # this, not held for grpc-core's default of 120 s.
+            ("grpc.server_handshake_timeout_ms", round(s.grpc_handshake_timeout_s * 1000)),
         ]
 
     async def start(self) -> None:
         s = self.settings
         if not self.worker:
             await asyncio.to_thread(upgrade, self._engine)
+        _GRPC_LOG.addFilter(self._call_over)
+        await self._prepare_database()
         self.record_writer.start()
         if self.billing.scheduler is not None:
             self.billing.scheduler.start()
@@ -284,7 +344,7 @@ class FlexServer:
         )
         interceptors: list[aio.ServerInterceptor] = [
             # Every method's errors are mapped, the public webhook's too (only auth skips it).
-            ErrorInterceptor(),
+            ErrorInterceptor(on_malformed=self.metrics.count_malformed),
             AuthInterceptor(authenticator, PUBLIC_METHODS, self._forwarded_token, session_may_call),
         ]
         # Only gRPC calls get the gRPC server span: a REST request has its HTTP one already.
@@ -320,15 +380,22 @@ class FlexServer:
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        self.grpc_port = server.add_insecure_port(f"{s.grpc_host}:{s.grpc_port}")
+        try:
+            self.grpc_port = server.add_insecure_port(f"{s.grpc_host}:{s.grpc_port}")
+        except RuntimeError:  # grpc-core's "Failed to bind", logged by it with the cause
+            self.grpc_port = 0
         if self.grpc_port == 0:
-            raise SystemExit(f"cannot listen on {s.grpc_host}:{s.grpc_port}")
+            raise SystemExit(
+                f"cannot listen on {s.grpc_host}:{s.grpc_port}: the address is in use or not "
+                "this host's (--grpc-port)"
+            )
         await server.start()
         self._server = server
         serving = health_pb2.HealthCheckResponse.SERVING
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, serving)
         self._announce(f"grpc listening on {s.grpc_host}:{self.grpc_port}")
+        self.ledger_watch.start()
         rest = RestShim(
             _SERVICES.values(),
             max_body_bytes=s.max_message_bytes,
@@ -336,6 +403,7 @@ class FlexServer:
             header_timeout_s=s.http_header_timeout_s,
             forwarded_token=self._forwarded_token,
             wrap_app=asgi_tracing(self.tracer_provider),
+            public_methods=PUBLIC_METHODS,
         )
         try:
             servicers: str | InProcessChannel = (
@@ -379,6 +447,7 @@ class FlexServer:
     async def stop(self, grace: float | None = None) -> None:
         """Drain: report NOT_SERVING, refuse new calls, let in-flight ones finish in ``grace``."""
         grace = self.settings.shutdown_grace_s if grace is None else grace
+        await self.ledger_watch.stop()
         await self.health.enter_graceful_shutdown()
         log.info("draining", extra={"grace_s": grace})
         # Both at once, with the same grace: REST requests in flight (their calls run in process,
@@ -397,6 +466,7 @@ class FlexServer:
         self._engine.dispose()
         if self.tracer_provider is not None and self._own_tracer_provider:
             await asyncio.to_thread(self.tracer_provider.shutdown)  # exports what is left
+        _GRPC_LOG.removeFilter(self._call_over)
         log.info("server stopped")
 
     async def wait_for_termination(self) -> None:

@@ -7,6 +7,7 @@
     python3 scripts/dev.py gen                            regenerate the typed stubs
     python3 scripts/dev.py check-gen                      regenerate and fail on any diff
     python3 scripts/dev.py lint                           ruff, mypy --strict, buf, import-linter
+    python3 scripts/dev.py fuzz-rest [--max-examples N]   schemathesis against a demo server
     python3 scripts/dev.py check-client                   build the client wheel + sdist, twine
                                                           check, mypy --strict in a fresh venv
     python3 scripts/dev.py node-install                   npm ci for the Node SDK tests (cached)
@@ -96,12 +97,14 @@ def main(argv: list[str]) -> int:
         return _run(BIN / "flexgrpc", *rest, check=False)
     if command == "test":
         return _run(BIN / "pytest", *rest, check=False)
+    if command == "fuzz-rest":
+        return _run(BIN / "python", "scripts/fuzz_rest.py", *rest, check=False)
     if command == "gen":
         return _run(BIN / "python", "scripts/gen_protos.py", check=False)
     if command == "check-gen":
         _run(BIN / "python", "scripts/gen_protos.py")
         changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", "protos", "clients"],
+            ["git", "status", "--porcelain", "--", "protos", "clients", "docs/openapi.json"],
             cwd=ROOT,
             capture_output=True,
             text=True,

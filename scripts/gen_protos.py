@@ -4,7 +4,9 @@ Steps, each deterministic so that CI can regenerate and fail on any diff:
 1. vendor the googleapis protos we import from the installed ``googleapis-common-protos``;
 2. check the generator versions are the ones the stubs package pins;
 3. run grpc_tools' protoc with mypy-protobuf (typed ``.pyi`` for messages and services, sync and
-   aio) into clients/python/src, and ship the ``.proto`` files beside the generated code.
+   aio) into clients/python/src, and ship the ``.proto`` files beside the generated code;
+4. write the REST shim's OpenAPI description (the one ``GET /openapi.json`` serves) to
+   docs/openapi.json, so that a diff shows every change of the HTTP API.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 OUT = ROOT / "clients" / "python" / "src"
 PACKAGE = OUT / "flexinference" / "v1"
+OPENAPI = ROOT / "docs" / "openapi.json"
 
 VENDORED = [
     "google/api/annotations.proto",
@@ -88,10 +91,25 @@ def generate() -> None:
         shutil.copyfile(PROTOS / rel, OUT / rel)
 
 
+def write_openapi() -> None:
+    # In a fresh interpreter: this one may have imported the stubs from before step 3.
+    script = (
+        "import sys, pathlib;"
+        "from google.protobuf import descriptor_pool;"
+        "from flexgrpc.server import PUBLIC_METHODS, SERVICE_NAMES;"
+        "from flexgrpc.rest.openapi import describe_services, render;"
+        "pool = descriptor_pool.Default();"
+        "services = [pool.FindServiceByName(n) for n in SERVICE_NAMES];"
+        "pathlib.Path(sys.argv[1]).write_bytes(render(describe_services(services, PUBLIC_METHODS)))"
+    )
+    subprocess.run([sys.executable, "-c", script, str(OPENAPI)], check=True, cwd=ROOT)
+
+
 def main() -> None:
     check_versions()
     vendor_google_protos()
     generate()
+    write_openapi()
 
 
 if __name__ == "__main__":

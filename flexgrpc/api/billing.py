@@ -9,6 +9,7 @@ other caller reaches only its own organization (``organizations/-``).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -31,6 +32,9 @@ M = TypeVar("M", bound=message.Message)
 WEBHOOK_METHOD = "/flexinference.v1.BillingService/HandleStripeWebhook"
 SIGNATURE_METADATA_KEY = "stripe-signature"
 
+#: What a Stripe object id looks like (``pm_…``). Anything else never reaches Stripe: in its URL
+#: path, a stray character made the call fail as if Stripe were down (a 503 for a typo).
+_STRIPE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
 _INVOICE_STATES = {
     "carried_forward": billing_pb2.INVOICE_STATE_CARRIED_FORWARD,
     "open": billing_pb2.INVOICE_STATE_OPEN,
@@ -207,11 +211,11 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             "organizations/{organization}/billingAccount",
         )
         org = await self._organization(parent, "billing_account")
-        if not request.payment_method_id:
+        if not _STRIPE_ID.fullmatch(request.payment_method_id):
             raise FlexError(
                 "invalid_argument",
-                "payment_method_id is required: the Stripe PaymentMethod to keep on file, for "
-                "example pm_1Q0PsIJvEtkwdCNYMSaVuRz6.",
+                "payment_method_id must be the id of a Stripe PaymentMethod to keep on file "
+                "(letters, digits and underscores, for example pm_1Q0PsIJvEtkwdCNYMSaVuRz6).",
                 field="payment_method_id",
             )
 

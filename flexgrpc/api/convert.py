@@ -8,6 +8,7 @@ from flexinference.v1 import types_pb2
 from google.protobuf import timestamp_pb2
 
 from flexgrpc.domain import Cost
+from flexgrpc.errors import FlexError
 from flexgrpc.pricing.money import NanoUSD, nano_to_micro
 
 
@@ -15,6 +16,24 @@ def timestamp(value: dt.datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(value)
     return stamp
+
+
+#: A Timestamp's valid range (google/protobuf/timestamp.proto): 0001-01-01 to 9999-12-31, UTC.
+_MIN_SECONDS = -62_135_596_800
+_MAX_SECONDS = 253_402_300_799
+
+
+def request_time(stamp: timestamp_pb2.Timestamp, field: str) -> dt.datetime:
+    """A caller's Timestamp as an aware UTC datetime; one outside the Timestamp's own range (a
+    gRPC caller can send any 64-bit seconds) is the caller's error, not the server's."""
+    if not _MIN_SECONDS <= stamp.seconds <= _MAX_SECONDS or not 0 <= stamp.nanos < 10**9:
+        raise FlexError(
+            "invalid_argument",
+            f"{field} is outside the Timestamp range 0001-01-01T00:00:00Z to "
+            "9999-12-31T23:59:59.999999999Z; send a time in it, e.g. 2026-11-01T00:00:00Z.",
+            field=field,
+        )
+    return stamp.ToDatetime(tzinfo=dt.UTC)
 
 
 def micro_usd(nano: int) -> int:

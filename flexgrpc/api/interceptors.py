@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import grpc
 from grpc import aio
@@ -27,6 +28,7 @@ log = logging.getLogger("flexgrpc.rpc")
 Context = aio.ServicerContext[Any, Any]
 Unary = Callable[[Any, Context], Awaitable[Any]]
 Streaming = Callable[[Any, Context], AsyncIterator[Any]]
+Deserializer = Callable[[bytes], Any]
 Continuation = Callable[
     [grpc.HandlerCallDetails], Awaitable["grpc.RpcMethodHandler[Any, Any] | None"]
 ]
@@ -61,6 +63,9 @@ class _BehaviourInterceptor(aio.ServerInterceptor):
     def wrap_stream(self, method: str, inner: Streaming) -> Streaming:
         raise NotImplementedError
 
+    def wrap_deserializer(self, method: str, inner: Deserializer | None) -> Deserializer | None:
+        return inner
+
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
@@ -79,15 +84,16 @@ class _BehaviourInterceptor(aio.ServerInterceptor):
         if handler.request_streaming:
             # The contract has no client-streaming RPCs; refuse to half-wrap one silently.
             raise TypeError(f"{method}: client-streaming methods are not supported")
+        deserializer = self.wrap_deserializer(method, handler.request_deserializer)
         if handler.response_streaming:
             return grpc.unary_stream_rpc_method_handler(
                 self.wrap_stream(method, cast(Streaming, handler.unary_stream)),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         return grpc.unary_unary_rpc_method_handler(
             self.wrap_unary(method, cast(Unary, handler.unary_unary)),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )
 
@@ -102,17 +108,109 @@ async def abort_with(context: Context, error: FlexError) -> None:
     await context.abort(error.spec.grpc_status, error.message)
 
 
+#: What grpc-core raises when a call's answer or status cannot be sent because the call is
+#: already over (its deadline passed, the caller left): not a server fault.
+_CALL_OVER = "ExecuteBatchError"
+
+
+def call_was_over(exc: BaseException) -> bool:
+    return type(exc).__name__ == _CALL_OVER
+
+
+class CallOverFilter(logging.Filter):
+    """Drops grpc-core's ERROR-with-traceback for a call that ended before its answer could be
+    sent (1 ms deadlines make one every few hundred calls), counting it instead."""
+
+    def __init__(self, count: Callable[[], None] | None = None) -> None:
+        super().__init__()
+        self._count = count
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None or not call_was_over(exc):
+            return True
+        if self._count is not None:
+            self._count()
+        return False
+
+
 def _internal(method: str, exc: BaseException) -> FlexError:
     # The caller gets a generic message; the traceback stays in the server's log.
     log.error("unhandled error in %s", method, exc_info=exc)
     return FlexError("internal_error", "The server hit an unexpected error; it has been logged.")
 
 
+class MalformedRequest:
+    """What a request that does not parse as its method's message deserializes to: grpc-core
+    would otherwise answer UNKNOWN, naming the parser's exception class, and log a traceback
+    per call, before any interceptor runs."""
+
+    __slots__ = ()
+
+
+MALFORMED: Final = MalformedRequest()
+
+
+def _malformed(method: str) -> FlexError:
+    return FlexError(
+        "invalid_argument",
+        f"The request is not a valid serialized {method.rsplit('/', 1)[-1]} request message; "
+        "send it as the service's generated stubs encode it.",
+    )
+
+
+class _OncePerInterval:
+    """Logs one line per ``interval_s`` at most, saying how many were suppressed meanwhile:
+    a flood of bad calls must not become a flood of log."""
+
+    def __init__(self, interval_s: float = 60.0) -> None:
+        self._interval_s = interval_s
+        self._next = 0.0
+        self._suppressed = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            self._suppressed += 1
+            return
+        suppressed, self._suppressed = self._suppressed, 0
+        self._next = now + self._interval_s
+        log.warning(message + " (%d more like it not logged)", *args, suppressed)
+
+
 class ErrorInterceptor(_BehaviourInterceptor):
-    """Maps ``FlexError`` to its status; any other exception to ``internal_error``."""
+    """Maps ``FlexError`` to its status; any other exception to ``internal_error``; a request
+    that does not deserialize to ``invalid_argument``, before authentication (it is outermost),
+    counted by ``on_malformed(method)``."""
+
+    def __init__(self, on_malformed: Callable[[str], None] | None = None) -> None:
+        super().__init__()
+        self._on_malformed = on_malformed
+        self._malformed_log = _OncePerInterval()
+
+    def wrap_deserializer(self, method: str, inner: Deserializer | None) -> Deserializer | None:
+        if inner is None:
+            return None
+        parse = inner
+
+        def deserializer(data: bytes) -> Any:
+            try:
+                return parse(data)
+            except Exception:  # DecodeError, or anything else the parser raises
+                return MALFORMED
+
+        return deserializer
+
+    async def _refuse_malformed(self, method: str, context: Context) -> None:
+        if self._on_malformed is not None:
+            self._on_malformed(method)
+        self._malformed_log.warning("refused a malformed request message for %s", method)
+        await abort_with(context, _malformed(method))
 
     def wrap_unary(self, method: str, inner: Unary) -> Unary:
         async def behaviour(request: Any, context: Context) -> Any:
+            if request is MALFORMED:
+                await self._refuse_malformed(method, context)
             try:
                 return await inner(request, context)
             except FlexError as error:
@@ -120,6 +218,8 @@ class ErrorInterceptor(_BehaviourInterceptor):
             except aio.AbortError:
                 raise
             except Exception as exc:
+                if call_was_over(exc):
+                    raise  # nothing can reach the caller any more; grpc-core ends the call
                 await abort_with(context, _internal(method, exc))
             raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
@@ -127,6 +227,8 @@ class ErrorInterceptor(_BehaviourInterceptor):
 
     def wrap_stream(self, method: str, inner: Streaming) -> Streaming:
         async def behaviour(request: Any, context: Context) -> AsyncIterator[Any]:
+            if request is MALFORMED:
+                await self._refuse_malformed(method, context)
             try:
                 async for item in inner(request, context):
                     yield item
@@ -135,6 +237,8 @@ class ErrorInterceptor(_BehaviourInterceptor):
             except aio.AbortError:
                 raise
             except Exception as exc:
+                if call_was_over(exc):
+                    raise  # nothing can reach the caller any more; grpc-core ends the call
                 await abort_with(context, _internal(method, exc))
 
         return behaviour

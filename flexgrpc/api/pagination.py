@@ -1,8 +1,13 @@
-"""Opaque page tokens (AIP-158).
+"""Opaque, authenticated page tokens (AIP-158).
 
-A token carries a cursor and a fingerprint of the request's other arguments. Tokens are
-base64url JSON: opaque to callers by contract, not by secrecy (they hold nothing the caller
-could not already read). A token used with different arguments, or mangled, is rejected.
+A token carries a keyset cursor and is signed (HMAC-SHA256) under the server's page-token
+secret together with the request's other arguments, the caller's organization among them. So a
+token is a capability the server issued: one that was altered, forged, or sent with different
+arguments (another organization, another filter) fails verification, and every failure is one
+error, ``invalid_page_token``. Nothing in the cursor is trusted before its signature is.
+
+The secret comes from ``FLEXGRPC_PAGE_TOKEN_SECRET``; without it, each process draws one at
+start, and its tokens do not outlive it or work on another worker or replica.
 """
 
 from __future__ import annotations
@@ -11,10 +16,34 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
+import hmac
 import json
-from typing import Any
+import secrets
+from typing import Any, Final
 
 from flexgrpc.errors import FlexError
+
+_CONTEXT: Final = b"flexgrpc page token v1\x00"
+_secret: bytes = secrets.token_bytes(32)
+
+
+def set_page_token_secret(secret: bytes) -> None:
+    """Sign and verify tokens under ``secret`` from now on (the server does it at start)."""
+    global _secret
+    if len(secret) < 16:
+        raise ValueError("the page-token secret must be at least 16 bytes")
+    _secret = secret
+
+
+def _invalid(problem: str) -> FlexError:
+    return FlexError(
+        "invalid_page_token",
+        f"page_token {problem}: pass next_page_token unchanged, with the same arguments as "
+        "the request that returned it (only page_size may change), or leave it empty for "
+        "the first page.",
+        field="page_token",
+    )
+
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -31,39 +60,52 @@ def page_size(requested: int, default: int = DEFAULT_PAGE_SIZE) -> int:
     return min(requested or default, MAX_PAGE_SIZE)
 
 
-def _fingerprint(arguments: dict[str, Any]) -> str:
-    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
-def encode_token(cursor: list[Any], arguments: dict[str, Any]) -> str:
-    """A token for the page after ``cursor``, bound to ``arguments``."""
-    payload = {"c": cursor, "f": _fingerprint(arguments)}
-    raw = json.dumps(payload, separators=(",", ":"), default=str).encode()
+def _mac(payload: bytes, arguments: dict[str, Any]) -> bytes:
+    message = _CONTEXT + _canonical(arguments) + b"\x00" + payload
+    return hmac.new(_secret, message, hashlib.sha256).digest()
+
+
+def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def encode_token(cursor: list[Any], arguments: dict[str, Any]) -> str:
+    """A token for the page after ``cursor``, bound to ``arguments`` (which name the
+    organization)."""
+    payload = json.dumps(cursor, separators=(",", ":"), default=str).encode()
+    return f"{_b64(payload)}.{_b64(_mac(payload, arguments))}"
+
+
 def decode_token(token: str, arguments: dict[str, Any]) -> list[Any] | None:
-    """The cursor in ``token`` (``None`` for the first page), checked against ``arguments``."""
+    """The cursor in ``token`` (``None`` for the first page), verified against ``arguments``."""
     if not token:
         return None
+    body, dot, signature = token.partition(".")
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        payload = json.loads(raw)
-        cursor, fingerprint = payload["c"], payload["f"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise FlexError(
-            "invalid_argument",
-            "page_token is not a token this service issued; pass next_page_token unchanged.",
-            field="page_token",
-        ) from None
-    if not isinstance(cursor, list) or fingerprint != _fingerprint(arguments):
-        raise FlexError(
-            "invalid_argument",
-            "page_token belongs to a request with different arguments; repeat the request that "
-            "returned it, changing only page_token (and page_size).",
-            field="page_token",
+        if not dot or not token.isascii():
+            raise ValueError
+        payload, mac = _unb64(body), _unb64(signature)
+    except (binascii.Error, ValueError):
+        raise _invalid("is not a token this service issued") from None
+    if not hmac.compare_digest(mac, _mac(payload, arguments)):
+        raise _invalid(
+            "does not verify: it was altered, was issued by another server, or belongs to a "
+            "request with different arguments"
         )
+    try:
+        cursor = json.loads(payload)
+    except ValueError:
+        cursor = None
+    if not isinstance(cursor, list) or not cursor:
+        raise _invalid("is malformed")
     return cursor
 
 
@@ -72,8 +114,20 @@ def time_cursor(cursor: list[Any] | None) -> tuple[dt.datetime, str] | None:
     if cursor is None:
         return None
     try:
-        return dt.datetime.fromisoformat(str(cursor[0])), str(cursor[1])
-    except (IndexError, ValueError):
-        raise FlexError(
-            "invalid_argument", "page_token is malformed.", field="page_token"
-        ) from None
+        when, key = cursor
+        after = dt.datetime.fromisoformat(when)
+    except (TypeError, ValueError):
+        raise _invalid("is malformed") from None
+    if after.tzinfo is None or not isinstance(key, str):
+        raise _invalid("is malformed")
+    return after, key
+
+
+def offset_cursor(cursor: list[Any] | None) -> int:
+    """A decoded ``[offset]`` cursor (0 for the first page)."""
+    if cursor is None:
+        return 0
+    offset = cursor[0]
+    if len(cursor) != 1 or type(offset) is not int or offset < 0:
+        raise _invalid("is malformed")
+    return offset

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -116,18 +117,33 @@ def _typed_body(
             "missing_model", "model is required, for example `gpt-5-mini`.", field="model"
         )
     try:
-        body = json.loads(request.body.data or b"{}")
-    except ValueError:
+        # Strict UTF-8 and finite numbers: json.loads(bytes) would pass encoded surrogates
+        # (ED A0 80), and 1e400 would come back out as Infinity, not as the caller's number.
+        body = json.loads((request.body.data or b"{}").decode("utf-8"), parse_float=_finite)
+    except (ValueError, RecursionError):
         raise FlexError(
             "invalid_json",
-            "body.data must be a JSON object (the provider request body).",
+            "body.data must be a UTF-8 JSON object with finite numbers (the provider request "
+            "body).",
             field="body",
         ) from None
     if not isinstance(body, dict):
         raise FlexError("invalid_json", "body.data must be a JSON object.", field="body")
     body["model"] = request.model
     body["stream"] = stream
-    return json.dumps(body, ensure_ascii=False).encode()
+    text = json.dumps(body, ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate: kept escaped, so that validation refuses it naming its field.
+        return json.dumps(body).encode()
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is beyond the range of a double")
+    return value
 
 
 def with_path_model(model: str, body: bytes, *, stream: bool) -> bytes:

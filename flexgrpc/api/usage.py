@@ -12,7 +12,7 @@ from google.protobuf import timestamp_pb2
 from google.type import date_pb2
 
 from flexgrpc.api.auth import current_principal
-from flexgrpc.api.convert import cost_message, money_message, timestamp
+from flexgrpc.api.convert import cost_message, money_message, request_time, timestamp
 from flexgrpc.api.enums import (
     FIXED_TIERS,
     OUTCOME_OF,
@@ -23,7 +23,13 @@ from flexgrpc.api.enums import (
     START_WITHIN_SOURCES,
     SURFACES,
 )
-from flexgrpc.api.pagination import decode_token, encode_token, page_size, time_cursor
+from flexgrpc.api.pagination import (
+    decode_token,
+    encode_token,
+    offset_cursor,
+    page_size,
+    time_cursor,
+)
 from flexgrpc.api.resources import organization_id
 from flexgrpc.domain import RequestRecord, ServedTier, StartWithin
 from flexgrpc.errors import FlexError
@@ -138,8 +144,8 @@ def _summary_message(s: Summary) -> usage_pb2.UsageSummary:
     return message
 
 
-def _time(stamp: timestamp_pb2.Timestamp, present: bool) -> dt.datetime | None:
-    return stamp.ToDatetime(tzinfo=dt.UTC) if present else None
+def _time(stamp: timestamp_pb2.Timestamp, present: bool, field: str) -> dt.datetime | None:
+    return request_time(stamp, field) if present else None
 
 
 class UsageServicer(usage_pb2_grpc.UsageServiceServicer):
@@ -150,8 +156,8 @@ class UsageServicer(usage_pb2_grpc.UsageServiceServicer):
         self, request: usage_pb2.ListUsageRecordsRequest, context: Any
     ) -> usage_pb2.ListUsageRecordsResponse:
         org = organization_id(request.parent, current_principal(), field="parent")
-        start = _time(request.start_time, request.HasField("start_time"))
-        end = _time(request.end_time, request.HasField("end_time"))
+        start = _time(request.start_time, request.HasField("start_time"), "start_time")
+        end = _time(request.end_time, request.HasField("end_time"), "end_time")
         filters = RecordFilter(
             organization_id=org,
             start_time=start,
@@ -203,8 +209,8 @@ class UsageServicer(usage_pb2_grpc.UsageServiceServicer):
                 "2026-11-01T00:00:00Z and 2026-12-01T00:00:00Z.",
                 field="start_time" if not request.HasField("start_time") else "end_time",
             )
-        start = request.start_time.ToDatetime(tzinfo=dt.UTC)
-        end = request.end_time.ToDatetime(tzinfo=dt.UTC)
+        start = request_time(request.start_time, "start_time")
+        end = request_time(request.end_time, "end_time")
         if end <= start:
             raise FlexError(
                 "invalid_argument", "end_time must be after start_time.", field="end_time"
@@ -224,7 +230,7 @@ class UsageServicer(usage_pb2_grpc.UsageServiceServicer):
         size = page_size(request.page_size, default=100)
         arguments = {"org": org, "start": str(start), "end": str(end), "g": request.group_by}
         cursor = decode_token(request.page_token, arguments)
-        offset = int(cursor[0]) if cursor else 0
+        offset = offset_cursor(cursor)
         page = groups[offset : offset + size]
         token = encode_token([offset + size], arguments) if offset + size < len(groups) else ""
         return usage_pb2.SummarizeUsageResponse(

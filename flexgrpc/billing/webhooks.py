@@ -42,6 +42,7 @@ from flexgrpc.db.engine import write_session
 from flexgrpc.db.inserts import insert_ignoring_conflicts
 from flexgrpc.db.models import PaymentAttempt, StripeEvent
 from flexgrpc.errors import FlexError
+from flexgrpc.json_text import lone_surrogate_path, surrogate_message
 
 log = logging.getLogger("flexgrpc.billing.webhooks")
 
@@ -114,6 +115,15 @@ class StripeWebhooks:
             ) from None
         if not isinstance(event, dict) or not isinstance(event.get("id"), str):
             raise FlexError("invalid_argument", "The webhook body is not a Stripe event.")
+        # Signed is not well-formed: a string the database (or a log) cannot take as UTF-8 is
+        # refused here, not at the insert.
+        surrogate = lone_surrogate_path(event, text)
+        if surrogate is not None:
+            raise FlexError(
+                "invalid_argument",
+                f"The webhook body is not a Stripe event: {surrogate_message(surrogate)}.",
+                field=surrogate,
+            )
         return event
 
     def handle(self, payload: bytes, signature: str | None) -> WebhookOutcome:

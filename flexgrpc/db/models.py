@@ -474,3 +474,13 @@ class UsageDaily(Base):
     standard_nano_usd: Mapped[int] = mapped_column(BigInteger)
     savings_nano_usd: Mapped[int] = mapped_column(BigInteger)
     commission_nano_usd: Mapped[int] = mapped_column(BigInteger)
+
+
+class LedgerProbe(Base):
+    """One row the server rewrites every few seconds: a commit that proves records can be
+    written now (a read-only file, a full disk or a read-only replica fails it)."""
+
+    __tablename__ = "ledger_probe"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    probe_time: Mapped[dt.datetime] = mapped_column(UtcDateTime())

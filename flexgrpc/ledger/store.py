@@ -13,13 +13,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, Final
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
 
-from flexgrpc.db.engine import is_sqlite_file
+from flexgrpc.db.engine import WRITE_TRANSACTION, is_sqlite_file
 from flexgrpc.db.inserts import IgnoringInsert
-from flexgrpc.db.models import LedgerEntry, UsageRecord
+from flexgrpc.db.models import LedgerEntry, LedgerProbe, UsageRecord
 from flexgrpc.domain import RequestRecord
 from flexgrpc.ledger import rows
 from flexgrpc.ledger.records import COMMISSION_REVENUE, RECEIVABLE, commission_transaction
@@ -115,6 +115,20 @@ class LedgerStore:
         finally:
             if owned:
                 connection.close()
+
+    def probe(self) -> None:
+        """Commit one small write (the ``ledger_probe`` row); raise when the database cannot
+        take it now: a read-only file or replica, a full disk, a lost connection. Another
+        writer holding SQLite's lock past the busy timeout is not a failure: it is writing."""
+        try:
+            with self._engine.connect() as connection:
+                connection = connection.execution_options(**WRITE_TRANSACTION)
+                with connection.begin():
+                    stamp = dt.datetime.now(dt.UTC)
+                    connection.execute(update(LedgerProbe).values(probe_time=stamp))
+        except Exception as exc:
+            if not is_lock_conflict(getattr(exc, "orig", exc)):
+                raise
 
     def balance(self, organization_id: str, account: str = RECEIVABLE) -> int:
         """The account's balance in nano-USD: the sum of its entries."""

@@ -54,6 +54,7 @@ class RestShim:
         forwarded_token: str,
         header_timeout_s: float = 10.0,
         wrap_app: Callable[[Any], Any] | None = None,
+        public_methods: frozenset[str] = frozenset(),
     ) -> None:
         """``wrap_app`` wraps the whole ASGI app (OpenTelemetry's middleware, when tracing)."""
         self.table = RouteTable.from_services(services)
@@ -62,6 +63,8 @@ class RestShim:
         self._body_timeout = body_timeout_s
         self._header_timeout = header_timeout_s
         self._token = forwarded_token
+        #: Methods that take no API key (the webhook): the OpenAPI description says so.
+        self._public = public_methods
         self._channel: aio.Channel | InProcessChannel | None = None
         self._listener: HttpListener | None = None
 
@@ -92,6 +95,7 @@ class RestShim:
             max_body_bytes=self._max_body,
             body_timeout_s=self._body_timeout,
             forwarded_token=self._token,
+            public_methods=self._public,
         )
         served: Any = app
         if mounts:

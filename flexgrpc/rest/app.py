@@ -25,7 +25,7 @@ from flexgrpc.api.interceptors import FORWARDED_PEER_KEY, FORWARDED_TOKEN_KEY
 from flexgrpc.api.models import KEY_HEADER_METADATA
 from flexgrpc.body_size import check_body_size
 from flexgrpc.errors import FlexError
-from flexgrpc.rest import transcode
+from flexgrpc.rest import openapi, transcode
 from flexgrpc.rest.envelopes import HttpError, from_flex_error, from_rpc_error
 from flexgrpc.rest.routes import Matched, RestRoute, RouteTable
 
@@ -252,8 +252,11 @@ class RestApp:
         max_body_bytes: int,
         body_timeout_s: float,
         forwarded_token: str,
+        public_methods: frozenset[str] = frozenset(),
     ) -> None:
         self.table = table
+        #: The OpenAPI description of this very table, rendered once.
+        self._openapi = openapi.render(openapi.describe(table, public_methods))
         self._max_body = max_body_bytes
         self._body_timeout = body_timeout_s
         self._token = forwarded_token
@@ -292,6 +295,9 @@ class RestApp:
     async def _serve(self, scope: Scope, exchange: _Exchange) -> None:
         head = _Head.read(scope)
         exchange.body_pending = head.chunked or bool(head.declared)
+        if head.method == "GET" and head.path == openapi.OPENAPI_PATH:
+            await exchange.whole(200, [(b"content-type", b"application/json")], self._openapi)
+            return
         found = await self._match(head, exchange)
         if found is None:
             return

@@ -21,6 +21,7 @@ from google.protobuf import descriptor, json_format
 from google.protobuf.message import Message
 
 from flexgrpc.errors import FlexError
+from flexgrpc.json_text import lone_surrogate_path, surrogate_message
 from flexgrpc.rest.routes import RestRoute
 
 _Field = descriptor.FieldDescriptor
@@ -29,6 +30,11 @@ _FALSE = frozenset({"false", "0"})
 _FLOATS = frozenset({_Field.TYPE_FLOAT, _Field.TYPE_DOUBLE})
 _SPECIAL_FLOATS = frozenset({"NaN", "Infinity", "-Infinity"})
 _DONE = b"data: [DONE]\n\n"
+#: What ``json_format.ParseDict`` raises for a document that does not fit the message: a
+#: ``ParseError`` mostly, but an ``Any`` whose ``@type`` is not a string (``{"@type": {}}``)
+#: escapes as the ``AttributeError`` / ``TypeError`` of the code that reads it, and a
+#: body nested deeper than the parser's stack as ``RecursionError``.
+_MISFIT = (json_format.ParseError, AttributeError, TypeError, RecursionError)
 
 
 def _field(message: descriptor.Descriptor, name: str) -> _Field | None:
@@ -111,8 +117,16 @@ def _set_path(
 def _json_document(body: bytes) -> Any:
     if not body.strip():
         return {}
+    fix = "send a JSON object with Content-Type: application/json"
     try:
-        return json.loads(body)
+        # Strict UTF-8 first: json.loads(bytes) would let encoded surrogates (ED A0 80) through.
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FlexError(
+            "invalid_json", f"The request body is not valid UTF-8 (at byte {exc.start}); {fix}."
+        ) from None
+    try:
+        document = json.loads(text)
     except (ValueError, RecursionError) as exc:
         detail = (
             f" ({exc.msg} at line {exc.lineno}, column {exc.colno})"
@@ -120,10 +134,12 @@ def _json_document(body: bytes) -> Any:
             else ""
         )
         raise FlexError(
-            "invalid_json",
-            f"The request body is not valid JSON{detail}; send a JSON object with "
-            "Content-Type: application/json.",
+            "invalid_json", f"The request body is not valid JSON{detail}; {fix}."
         ) from None
+    surrogate = lone_surrogate_path(document, text)
+    if surrogate is not None:
+        raise FlexError("invalid_json", surrogate_message(surrogate) + ".", field=surrogate)
+    return document
 
 
 def build_request(
@@ -148,7 +164,7 @@ def build_request(
     if document:
         try:
             json_format.ParseDict(document, request)
-        except json_format.ParseError as exc:
+        except _MISFIT as exc:
             message = str(exc).split("\n", 1)[0]
             raise FlexError(
                 "invalid_argument", f"The request does not fit {root.full_name}: {message}"

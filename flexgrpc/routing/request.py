@@ -18,9 +18,11 @@ error (SPEC §2 "Validation order"):
 6. the surface's own required field (``missing_input`` / ``missing_messages``).
 
 The body is the provider's JSON: everything but the router's four fields passes through as parsed
-(key order kept, unknown fields kept, integers exact). Duplicate keys, ``NaN``/``Infinity`` and
-a byte order mark are rejected rather than guessed at: a body that two JSON parsers could read
-differently is not forwarded.
+(key order kept, unknown fields kept, integers exact). Duplicate keys, ``NaN``/``Infinity``, a
+number beyond a double's range (``1e400``), a lone UTF-16 surrogate (``"\\ud800"``, see
+flexgrpc.json_text) and a byte order mark are rejected rather than guessed at: a body that two
+JSON parsers could read differently, or that cannot be forwarded as the caller wrote it, is
+not forwarded.
 
 Error messages say what was wrong, the rule and a fix, and repeat at most ``MAX_ECHO_CHARS``
 characters of caller input. Body errors name the JSON field (``field="retry.count"``); errors
@@ -30,6 +32,7 @@ in the typed controls name the request field (``field="routing.providers"``).
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from typing import Any, Final, NoReturn, Protocol
@@ -53,6 +56,7 @@ from flexgrpc.domain import (
     Surface,
 )
 from flexgrpc.errors import FlexError
+from flexgrpc.json_text import lone_surrogate_path, surrogate_message
 from flexgrpc.routing.model_ids import provider_for_model
 from flexgrpc.routing.start_within import (
     FIELD as START_WITHIN_FIELD,
@@ -238,6 +242,19 @@ def _no_constants(name: str) -> NoReturn:
     raise _NotJson(f"{name} is not a JSON number; send numbers as finite decimals")
 
 
+def _finite(text: str) -> float:
+    """A JSON number with a fraction or exponent, refused when a double cannot hold it: ``1e400``
+    would become ``inf``, which goes upstream as ``null`` or ``Infinity``, never as the
+    caller's number."""
+    value = float(text)
+    if math.isinf(value):
+        raise _NotJson(
+            f"{preview_value(text)} is beyond the range of a double (about 1.8e308); send "
+            "numbers as finite decimals"
+        )
+    return value
+
+
 def _json_object(surface: Surface, body: bytes) -> dict[str, Any]:
     fix = f"send a UTF-8 JSON object, e.g. {_EXAMPLES[surface]}"
     try:
@@ -249,7 +266,9 @@ def _json_object(surface: Surface, body: bytes) -> dict[str, Any]:
     if text.startswith("\ufeff"):
         _bad_json(f"the request body starts with a byte order mark; remove it and {fix}")
     try:
-        document = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
+        document = json.loads(
+            text, object_pairs_hook=_unique_keys, parse_constant=_no_constants, parse_float=_finite
+        )
     except _NotJson as error:
         _bad_json(f"the request body is not strict JSON: {error}")
     except json.JSONDecodeError as error:
@@ -264,6 +283,9 @@ def _json_object(surface: Surface, body: bytes) -> dict[str, Any]:
         _bad_json(f"the request body has a number with too many digits; {fix}")
     if not isinstance(document, dict):
         _bad_json(f"the request body is {json_type_name(document)}, not a JSON object; {fix}")
+    surrogate = lone_surrogate_path(document, text)
+    if surrogate is not None:
+        raise FlexError("invalid_json", surrogate_message(surrogate) + ".", field=surrogate)
     return document
 
 

@@ -44,7 +44,7 @@ from flexgrpc.errors import FlexError
 from flexgrpc.pricing.money import NanoUSD, nano_to_micro
 from flexgrpc.pricing.usage import normalise_usage, usage_format_for
 from flexgrpc.providers.adapter import Adapter
-from flexgrpc.providers.presenting import CostView
+from flexgrpc.providers.presenting import CostView, Presenter
 from flexgrpc.providers.upstream import StreamBroken, UpstreamError
 from flexgrpc.routing.race import FlexRace, RaceProgress, Settlement
 from flexgrpc.routing.recording import RecordObserver, RecordSink
@@ -445,22 +445,8 @@ class _Run:
         try:
             if job.stream:
                 yield self._settled(job, adapter, settlement, cost=None)
-                async for event in stream.events():
-                    if reader.usage_final and self.cost is None:
-                        self._price(job, adapter, settlement)
-                    frames = presenter.frames(event, self._shown_cost(job))
-                    if reader.finished and self.record is None:
-                        if pending:  # what came before the end does not wait for the commit
-                            yield Chunk(b"".join(pending))
-                            pending = []
-                        await self._store(raise_errors=True)  # before the terminal event
-                    pending += frames
-                    if pending and not stream.ready():
-                        yield Chunk(b"".join(pending))
-                        pending = []
-                pending += presenter.end_frames(self._shown_cost(job))
-                if pending:
-                    yield Chunk(b"".join(pending))
+                async for chunk in self._relay(job, adapter, settlement, presenter, pending):
+                    yield chunk
             else:
                 async for _ in stream.events():
                     pass
@@ -480,6 +466,42 @@ class _Run:
             ) from broken
         finally:
             tracing.finish(relay)
+
+    async def _relay(
+        self,
+        job: RouteJob,
+        adapter: Adapter,
+        settlement: Settlement,
+        presenter: Presenter,
+        pending: list[bytes],
+    ) -> AsyncIterator[Chunk]:
+        """A streamed answer's events as the caller's frames; ``pending`` holds those not
+        sent yet (the caller's, so that a break can still send them)."""
+        stream = settlement.stream
+        reader = stream.reader
+        async for event in stream.events():
+            if reader.usage_final and self.cost is None:
+                self._price(job, adapter, settlement)
+            frames = presenter.frames(event, self._shown_cost(job))
+            if reader.finished and self.record is None:
+                if pending:  # what came before the end does not wait for the commit
+                    yield Chunk(b"".join(pending))
+                    pending.clear()
+                try:
+                    await self._store(raise_errors=True)  # before the terminal event
+                except FlexError as unrecorded:
+                    # Ended like a broken stream: an answer without its record must not
+                    # look complete to the caller.
+                    yield Chunk(presenter.error_frame(unrecorded.code, unrecorded.message))
+                    raise
+            pending += frames
+            if pending and not stream.ready():
+                yield Chunk(b"".join(pending))
+                pending.clear()
+        pending += presenter.end_frames(self._shown_cost(job))
+        if pending:
+            yield Chunk(b"".join(pending))
+            pending.clear()
 
     def _settled(
         self, job: RouteJob, adapter: Adapter, settlement: Settlement, cost: Cost | None
@@ -565,7 +587,10 @@ class _Run:
         except Exception as exc:
             log.error("could not store the record of %s", self.request_id, exc_info=exc)
             if raise_errors:
+                # The ledger cannot write (disk full, read-only, unreachable): the service is
+                # unavailable for routing until it can, which health reports too.
                 raise FlexError(
-                    "internal_error",
-                    "The answer could not be recorded, so it was not completed; retry it.",
+                    "unavailable",
+                    "The answer could not be recorded in the usage ledger, so it was not "
+                    "completed; retry it.",
                 ) from exc

@@ -376,3 +376,21 @@ async def test_a_setup_intent_webhook_saves_the_card_and_retries_the_balance(
     card = b.accounts.summary(org).card
     assert card is not None
     assert card.last4 == "7777"
+
+
+@pytest.mark.parametrize("payment_method_id", ["", "pm_x}\x0b", "pm/../customers", "pm 1", "é"])
+async def test_a_payment_method_id_that_is_no_stripe_id_is_refused_before_stripe(
+    service: Service, payment_method_id: str
+) -> None:
+    # schemathesis: a paymentMethodId with `}` and a control character went into Stripe's URL
+    # path, and the emulator's bare 404 came back as 503 `unavailable` (as if Stripe were down).
+    refused = await service.fails(
+        "AttachPaymentMethod",
+        billing_pb2.AttachPaymentMethodRequest(
+            billing_account=own("/billingAccount"), payment_method_id=payment_method_id
+        ),
+    )
+    assert (refused.reason, refused.bad_request[0].field_violations[0].field) == (
+        "invalid_argument", "payment_method_id",
+    )  # fmt: skip
+    assert service.billing.gateway.charges == []

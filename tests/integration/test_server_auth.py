@@ -152,7 +152,7 @@ def test_api_keys_page_with_opaque_tokens(
 
     bad = accounts_pb2.ListApiKeysRequest(parent="organizations/-", page_token="not-a-token")
     error = rich_error(_fail(lambda: stub.ListApiKeys(bad, metadata=caller.metadata)))
-    assert (error.code, error.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "invalid_argument")
+    assert (error.code, error.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "invalid_page_token")
 
 
 def test_every_service_requires_a_key_except_the_signed_webhook(

@@ -6,8 +6,8 @@ says which spelling applied (``body``, ``header``, ``key_default``; ``""`` when 
 failed before it was known, and for every record written before this revision), and
 ``usage_records.retries`` how many times the settled tier was asked again (0 before).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0006"
+revision: str = "0008"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
