@@ -77,7 +77,24 @@ def node_install() -> int:
     return code
 
 
+def check_gen() -> int:
+    """Regenerate, and fail when that changed any checked-in file."""
+    _run(BIN / "python", "scripts/gen_protos.py")
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--", "protos", "clients", "docs/openapi.json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if changed:
+        print("make gen changed checked-in files; commit the regenerated code:\n" + changed)
+        return 1
+    return 0
+
+
 _SCRIPTS = {
+    "check-gen": check_gen,
     "check-client": lambda: _run(BIN / "python", "scripts/check_client_package.py", check=False),
     "node-install": node_install,
 }
@@ -101,19 +118,6 @@ def main(argv: list[str]) -> int:
         return _run(BIN / "python", "scripts/fuzz_rest.py", *rest, check=False)
     if command == "gen":
         return _run(BIN / "python", "scripts/gen_protos.py", check=False)
-    if command == "check-gen":
-        _run(BIN / "python", "scripts/gen_protos.py")
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", "protos", "clients", "docs/openapi.json"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        if changed:
-            print("make gen changed checked-in files; commit the regenerated code:\n" + changed)
-            return 1
-        return 0
     if command in _SCRIPTS:
         return _SCRIPTS[command]()
     if command == "lint":
