@@ -9,6 +9,7 @@ Health and reflection are public and left untouched.
 from __future__ import annotations
 
 import hmac
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,6 +29,10 @@ log = logging.getLogger("flexgrpc.rpc")
 Context = aio.ServicerContext[Any, Any]
 Unary = Callable[[Any, Context], Awaitable[Any]]
 Streaming = Callable[[Any, Context], AsyncIterator[Any]]
+#: A server stream answered through ``context.write`` rather than by yielding.
+Writer = Callable[[Any, Context], Awaitable[None]]
+#: A bidirectional stream's behaviour (reflection's only): requests in, responses out.
+Bidi = Callable[[AsyncIterator[Any], Context], AsyncIterator[Any]]
 Deserializer = Callable[[bytes], Any]
 Continuation = Callable[
     [grpc.HandlerCallDetails], Awaitable["grpc.RpcMethodHandler[Any, Any] | None"]
@@ -53,6 +58,9 @@ def is_public(method: str, extra_public: frozenset[str] = frozenset()) -> bool:
 class _BehaviourInterceptor(aio.ServerInterceptor):
     """Wraps each non-public method's behaviour once (handlers are fixed per method)."""
 
+    #: Public methods (health, reflection) are wrapped too.
+    wraps_public = False
+
     def __init__(self, extra_public: frozenset[str] = frozenset()) -> None:
         self._extra_public = extra_public
         self._cache: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
@@ -63,6 +71,9 @@ class _BehaviourInterceptor(aio.ServerInterceptor):
     def wrap_stream(self, method: str, inner: Streaming) -> Streaming:
         raise NotImplementedError
 
+    def wrap_bidi(self, method: str, inner: Bidi) -> Bidi:
+        raise TypeError(f"{method}: client-streaming methods are not supported")
+
     def wrap_deserializer(self, method: str, inner: Deserializer | None) -> Deserializer | None:
         return inner
 
@@ -71,7 +82,7 @@ class _BehaviourInterceptor(aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         method: str = handler_call_details.method
         handler = await continuation(handler_call_details)
-        if handler is None or is_public(method, self._extra_public):
+        if handler is None or (not self.wraps_public and is_public(method, self._extra_public)):
             return handler
         wrapped = self._cache.get(method)
         if wrapped is None:
@@ -81,10 +92,17 @@ class _BehaviourInterceptor(aio.ServerInterceptor):
     def _rewrap(
         self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
     ) -> grpc.RpcMethodHandler[Any, Any]:
-        if handler.request_streaming:
-            # The contract has no client-streaming RPCs; refuse to half-wrap one silently.
-            raise TypeError(f"{method}: client-streaming methods are not supported")
         deserializer = self.wrap_deserializer(method, handler.request_deserializer)
+        if handler.request_streaming:
+            # The contract has no client-streaming RPCs; only reflection's bidirectional one
+            # is wrapped (wrap_bidi refuses the rest rather than half-wrap them silently).
+            if not handler.response_streaming:
+                raise TypeError(f"{method}: client-streaming methods are not supported")
+            return grpc.stream_stream_rpc_method_handler(
+                self.wrap_bidi(method, cast(Bidi, handler.stream_stream)),
+                request_deserializer=deserializer,
+                response_serializer=handler.response_serializer,
+            )
         if handler.response_streaming:
             return grpc.unary_stream_rpc_method_handler(
                 self.wrap_stream(method, cast(Streaming, handler.unary_stream)),
@@ -183,6 +201,9 @@ class ErrorInterceptor(_BehaviourInterceptor):
     that does not deserialize to ``invalid_argument``, before authentication (it is outermost),
     counted by ``on_malformed(method)``."""
 
+    #: A health check or reflection request that does not parse is refused as any other.
+    wraps_public = True
+
     def __init__(self, on_malformed: Callable[[str], None] | None = None) -> None:
         super().__init__()
         self._on_malformed = on_malformed
@@ -207,6 +228,19 @@ class ErrorInterceptor(_BehaviourInterceptor):
         self._malformed_log.warning("refused a malformed request message for %s", method)
         await abort_with(context, _malformed(method))
 
+    def wrap_bidi(self, method: str, inner: Bidi) -> Bidi:
+        async def behaviour(requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
+            async def parsed() -> AsyncIterator[Any]:
+                async for request in requests:
+                    if request is MALFORMED:
+                        await self._refuse_malformed(method, context)
+                    yield request
+
+            async for item in inner(parsed(), context):
+                yield item
+
+        return behaviour
+
     def wrap_unary(self, method: str, inner: Unary) -> Unary:
         async def behaviour(request: Any, context: Context) -> Any:
             if request is MALFORMED:
@@ -226,6 +260,9 @@ class ErrorInterceptor(_BehaviourInterceptor):
         return behaviour
 
     def wrap_stream(self, method: str, inner: Streaming) -> Streaming:
+        if not inspect.isasyncgenfunction(inner):
+            return self._wrap_writer(method, cast(Writer, inner))
+
         async def behaviour(request: Any, context: Context) -> AsyncIterator[Any]:
             if request is MALFORMED:
                 await self._refuse_malformed(method, context)
@@ -242,6 +279,16 @@ class ErrorInterceptor(_BehaviourInterceptor):
                 await abort_with(context, _internal(method, exc))
 
         return behaviour
+
+    def _wrap_writer(self, method: str, inner: Writer) -> Streaming:
+        """A stream answered by ``context.write`` (health's ``Watch``), not by yielding."""
+
+        async def behaviour(request: Any, context: Context) -> None:
+            if request is MALFORMED:
+                await self._refuse_malformed(method, context)
+            await inner(request, context)
+
+        return cast(Streaming, behaviour)
 
 
 class AuthInterceptor(_BehaviourInterceptor):
