@@ -100,7 +100,7 @@ def test_include_cost_puts_cost_on_the_streams_usage_and_trailers_carry_money(
     )
     chunks = [m.data for m in call]
     trailers = dict(call.trailing_metadata())
-    completed = sse_events(chunks[-1:])[0]
+    completed = sse_events(chunks)[-1]
     cost = completed["response"]["usage"]["cost"]
     request_id = dict(call.initial_metadata())["x-flexinference-request-id"]
     record = _record(records, request_id)
@@ -132,8 +132,10 @@ def test_chat_stream_with_include_cost_gets_a_usage_chunk_with_cost(stub: Any, o
             metadata=org.metadata,
         )
     ]
-    assert chunks[-1] == b"data: [DONE]\n\n"
-    usage_chunk = sse_events(chunks[-2:-1])[0]
+    # Events that arrived together share a message: the stream, not its messages, is what
+    # ends in the usage chunk and [DONE].
+    assert b"".join(chunks).endswith(b"data: [DONE]\n\n")
+    usage_chunk = sse_events(chunks)[-1]  # the last event before [DONE]
     assert usage_chunk["choices"] == []
     assert usage_chunk["usage"]["cost"]["currency"] == "USD"
     assert usage_chunk["usage"]["cost"]["total_micro_usd"] >= 0
@@ -175,8 +177,10 @@ def test_include_cost_on_chat_translated_to_claude_and_gemini(
     )
     chunks = [m.data for m in call]
     request_id = dict(call.initial_metadata())["x-flexinference-request-id"]
-    assert chunks[-1] == b"data: [DONE]\n\n"
-    usage_chunk = sse_events(chunks[-2:-1])[0]
+    # Events that arrived together share a message: the stream, not its messages, is what
+    # ends in the usage chunk and [DONE].
+    assert b"".join(chunks).endswith(b"data: [DONE]\n\n")
+    usage_chunk = sse_events(chunks)[-1]  # the last event before [DONE]
     assert usage_chunk["choices"] == []
     record = _record(records, request_id)
     expected = round(record.actual_nano_usd / 1000) if record.priced else None

@@ -73,7 +73,7 @@ def test_a_stream_that_breaks_ends_with_google_s_error_in_band(
     with pytest.raises(grpc.RpcError) as caught:
         chunks.extend(m.data for m in call)
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-    last = sse_events(chunks[-1:])[0]
+    last = sse_events(chunks)[-1]
     assert last["error"]["status"] == "INTERNAL"
     assert "broke off" in last["error"]["message"]
     assert last["error"]["details"][0]["reason"] == "upstream_stream_broken"
@@ -96,7 +96,7 @@ def test_a_translated_stream_that_breaks_ends_with_google_s_error_in_band(
     chunks: list[bytes] = []
     with pytest.raises(grpc.RpcError):
         chunks.extend(m.data for m in call)
-    assert "error" in sse_events(chunks[-1:])[0]
+    assert "error" in sse_events(chunks)[-1]
 
 
 def test_missing_contents_is_invalid_argument(stub: Any, org: Caller) -> None:
