@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
+from contextvars import Token
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -104,7 +105,7 @@ def span(
     """A span named ``name``, current inside the ``with`` block, child of the current one."""
     if _tracer is None:
         return _OFF
-    return _tracer.start_as_current_span(name, attributes=attributes)
+    return _Current(_tracer.start_span(name, attributes=attributes), end=True)
 
 
 def start(name: str) -> trace.Span | None:
@@ -124,7 +125,32 @@ def within(target: trace.Span | None) -> contextlib.AbstractContextManager[Any]:
     """``target`` (from ``start``) current inside the block, which must not yield; not ended."""
     if target is None:
         return _OFF
-    return trace.use_span(target, end_on_exit=False)
+    return _Current(target, end=False)
+
+
+class _Current:
+    """``target`` current inside the block: OpenTelemetry's ``use_span`` without its generator
+    machinery (an attach and a detach); an exception leaving the block marks the span failed;
+    ``end``: the span ends with the block."""
+
+    __slots__ = ("_end", "_span", "_token")
+
+    def __init__(self, target: trace.Span, *, end: bool) -> None:
+        self._span, self._end = target, end
+        self._token: Token[otel_context.Context] | None = None
+
+    def __enter__(self) -> trace.Span:
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        if self._token is not None:
+            otel_context.detach(self._token)
+        if isinstance(error, Exception) and self._span.is_recording():
+            self._span.record_exception(error)
+            self._span.set_status(trace.Status(trace.StatusCode.ERROR, type(error).__name__))
+        if self._end:
+            self._span.end()
 
 
 class _Leaf:
