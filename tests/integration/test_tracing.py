@@ -239,6 +239,31 @@ async def test_a_translated_pair_traces_both_translations(traced: Traced) -> Non
     assert _children(tree, race) == ["POST"]  # a fixed tier: the upstream request alone
 
 
+async def test_a_caller_that_samples_out_gets_no_spans_and_the_decision_goes_on(
+    traced: Traced, fresh_sim: SimulatorThread
+) -> None:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{traced.server.http_port}") as http:
+        reply = await http.post(
+            "/v1/chat/completions",
+            json={
+                "model": MODEL,
+                "messages": [{"role": "user", "content": "hi"}],
+                "start_within": "default",
+            },
+            headers={
+                "authorization": f"Bearer {traced.caller.api_key}",
+                "traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN}-00",
+            },
+        )
+    assert reply.status_code == 200, reply.text
+    (seen,) = fresh_sim.records
+    assert seen.traceparent is not None
+    assert seen.traceparent.startswith(f"00-{TRACE_ID}-")
+    assert seen.traceparent.endswith("-00")
+    await asyncio.sleep(0.1)
+    assert traced.spans.get_finished_spans() == ()
+
+
 async def test_tracing_is_off_by_default() -> None:
     settings = Settings.from_env({})
     assert settings.tracing == "off"
