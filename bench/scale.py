@@ -10,7 +10,11 @@ One simulator and one SQLite ledger; on them, in one run:
 - ``flexgrpc serve`` with each ``--workers N`` asked for (N > 1 only when ``serve`` accepts
   ``--workers``; otherwise skipped with the reason printed);
 - ``flexgrpc serve`` with tracing on (``FLEXGRPC_TRACING=discard``: every request sampled, every
-  span made and processed, then dropped), against the 1-worker server, at concurrency 64.
+  span made and ended, then dropped), against the 1-worker server, at concurrency 64; beside
+  it the tracing floor: the CPU that making and ending a request's spans (``SPANS_PER_REQUEST``,
+  bare: one root and its children, none made current, no attributes) costs the OpenTelemetry
+  SDK alone, with the same provider (``flexgrpc.tracing.make_provider("discard")``: its limits,
+  sampler and processor), measured in this process. ``--tracing-only`` runs just this part.
 
 The same Chat Completions request (``"start_within": "default"``, 40 output tokens, 43 events
 when streamed). At concurrency 1 each target is called in turn with the simulator directly, so
@@ -44,6 +48,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from bench.harness import Proc, Stack, percentile, relay_floor, second_server, stack
 from bench.rest_overhead import RawHttp, post
+from flexgrpc import tracing
+
+#: Spans a traced request of this bench makes (a fixed tier, not translated): the server span
+#: (REST or gRPC), authenticate, route, race, the upstream POST, price, ledger.commit
+#: (tests/integration/test_tracing.py asserts the tree).
+SPANS_PER_REQUEST = 7
 
 MODEL = "gpt-5-mini"
 Call = Callable[[], Awaitable[None]]
@@ -268,11 +278,37 @@ async def concurrency_64(
         )
 
 
-async def tracing_cost(off: Target, on: Target, seconds: float) -> None:
+def tracing_floor_ms(requests: int = 5000, rounds: int = 5) -> float:
+    """CPU ms per request of ``SPANS_PER_REQUEST`` bare SDK spans (a root, the rest its
+    children, each started and ended), with the provider ``discard`` makes; the best of
+    ``rounds`` (the least disturbed by the machine's other work)."""
+    provider = tracing.make_provider("discard")
+    assert provider is not None
+    tracer = provider.get_tracer("floor")
+    from opentelemetry import trace
+
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        for _ in range(requests):
+            root = tracer.start_span("root")
+            under = trace.set_span_in_context(root)
+            for _ in range(SPANS_PER_REQUEST - 1):
+                tracer.start_span("child", context=under).end()
+            root.end()
+        best = min(best, (time.process_time() - started) / requests * 1000)
+    provider.shutdown()
+    return best
+
+
+async def tracing_cost(off: Target, ons: list[Target], seconds: float) -> None:
+    """Each target of ``ons`` (tracing on) against ``off``, cell by cell, interleaved, twice."""
     rates: dict[Any, list[float]] = {}
     cpu: dict[Any, list[float]] = {}
+    floors: list[float] = []
     for _ in range(2):
-        for target in (off, on):
+        floors.append(tracing_floor_ms())
+        for target in (off, *ons):
             for key, make in target.calls.items():
                 before = target.cpu_s()
                 count, elapsed, _ = await saturate(make, 64, seconds)
@@ -280,17 +316,26 @@ async def tracing_cost(off: Target, on: Target, seconds: float) -> None:
                 cpu.setdefault((target.name, key), []).append(
                     (target.cpu_s() - before) / max(count, 1) * 1000
                 )
-    print("\n| transport | answer | req/s off | req/s on | on / off | CPU/req off | CPU/req on |")
-    print("|---|---|---|---|---|---|---|")
-    for key in off.calls:
-        a = sum(rates[off.name, key]) / 2
-        b = sum(rates[on.name, key]) / 2
-        ca, cb = (sum(cpu[t.name, key]) / 2 for t in (off, on))
-        transport, stream = key
-        print(
-            f"| {transport} | {'streamed' if stream else 'whole'} | {a:,.0f} | {b:,.0f} "
-            f"| {b / a:.2f} | {ca:.3f} ms | {cb:.3f} ms |"
-        )
+    floor = min(floors)
+    print(
+        f"\ntracing floor: {SPANS_PER_REQUEST} bare SDK spans per request cost {floor:.3f} ms "
+        f"of CPU (this process; runs {', '.join(f'{f:.3f}' for f in floors)} ms)"
+    )
+    print(
+        "\n| tracing on | transport | answer | req/s off | req/s on | on / off | CPU/req off "
+        "| CPU/req on | added | added / floor |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for on in ons:
+        for key in off.calls:
+            a, b = (sum(rates[t.name, key]) / 2 for t in (off, on))
+            ca, cb = (sum(cpu[t.name, key]) / 2 for t in (off, on))
+            transport, stream = key
+            print(
+                f"| {on.name} | {transport} | {'streamed' if stream else 'whole'} | {a:,.0f} "
+                f"| {b:,.0f} | {b / a:.2f} | {ca:.3f} ms | {cb:.3f} ms | {cb - ca:.3f} ms "
+                f"| {(cb - ca) / floor:.1f}x |"
+            )
 
 
 def table(rows: dict[Any, Row], floor_cpu: dict[bool, float]) -> None:
@@ -373,6 +418,19 @@ async def run(args: argparse.Namespace) -> None:
             others.append(traced_proc)
             traced = flexgrpc_target(s, "flexgrpc, tracing on", traced_proc.port, traced_http,
                                      traced_proc.process.pid)  # fmt: skip
+            ons = [traced]
+            if args.tracing_baseline:
+                # Another checkout's server with tracing on (say main, before a change).
+                code = (
+                    f"import sys; sys.path.insert(0, {args.tracing_baseline!r}); "
+                    "from flexgrpc.cli import main; sys.argv[0] = 'flexgrpc'; sys.exit(main())"
+                )
+                argv = [sys.executable, "-c", code, "serve", "--grpc-port", "0"]
+                env = {**quiet, "FLEXGRPC_TRACING": "discard"}
+                proc, port = second_server(s, "traced-baseline", env, argv)
+                others.append(proc)
+                name = f"{pathlib.Path(args.tracing_baseline).name}, tracing on"
+                ons.append(flexgrpc_target(s, name, proc.port, port, proc.process.pid))
             floor_calls: dict[tuple[str, bool], MakeCall] = {}
             direct: dict[bool, MakeCall] = {}
             sim_port = s.sim.port
@@ -390,19 +448,21 @@ async def run(args: argparse.Namespace) -> None:
             )
             everyone = [python_floor, relay, *targets]
             rows: dict[Any, Row] = {}
-            print(f"concurrency 1, {args.requests} rounds (every target, then the simulator)")
-            await concurrency_1(everyone, direct, args.requests, rows)
-            print(f"concurrency 64, {args.seconds:g} s each")
-            for target in everyone:
-                await concurrency_64(target, args.seconds, rows)
+            if not args.tracing_only:
+                print(f"concurrency 1, {args.requests} rounds (every target, then the simulator)")
+                await concurrency_1(everyone, direct, args.requests, rows)
+                print(f"concurrency 64, {args.seconds:g} s each")
+                for target in everyone:
+                    await concurrency_64(target, args.seconds, rows)
             print("tracing off / on, c=64, interleaved twice")
-            await tracing_cost(targets[0], traced, args.seconds)
-            floor_cpu = {
-                stream: rows[python_floor.name, "rest", stream].cpu_ms or 0.0
-                for stream in (False, True)
-            }
-            table(rows, floor_cpu)
-            for target in (*targets, traced):
+            await tracing_cost(targets[0], ons, args.seconds)
+            if not args.tracing_only:
+                floor_cpu = {
+                    stream: rows[python_floor.name, "rest", stream].cpu_ms or 0.0
+                    for stream in (False, True)
+                }
+                table(rows, floor_cpu)
+            for target in (*targets, *ons):
                 grpc_calls = target.grpc  # type: ignore[attr-defined]
                 if grpc_calls.streams:
                     print(
@@ -429,6 +489,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="rounds at concurrency 1")
     parser.add_argument(
         "--baseline", help="also measure the server of another checkout (a directory), 1 worker"
+    )
+    parser.add_argument(
+        "--tracing-only",
+        action="store_true",
+        help="only tracing off against on (and the tracing floor), not the other tables",
+    )
+    parser.add_argument(
+        "--tracing-baseline",
+        help="also measure tracing on in the server of another checkout (a directory)",
     )
     asyncio.run(run(parser.parse_args()))
 

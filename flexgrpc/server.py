@@ -18,9 +18,8 @@ import secrets
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import cast
 
-import aiohttp
 import grpc
 from flexinference.v1 import (
     accounts_pb2,
@@ -50,7 +49,12 @@ from flexgrpc.api.auth import Authenticator
 from flexgrpc.api.billing import WEBHOOK_METHOD, BillingServicer
 from flexgrpc.api.health import HealthServicer
 from flexgrpc.api.in_process import HandlerRegistry, InProcessChannel
-from flexgrpc.api.interceptors import AuthInterceptor, CallOverFilter, ErrorInterceptor
+from flexgrpc.api.interceptors import (
+    AuthInterceptor,
+    CallOverFilter,
+    ErrorInterceptor,
+    TracingInterceptor,
+)
 from flexgrpc.api.models import ModelServicer
 from flexgrpc.api.pagination import set_page_token_secret
 from flexgrpc.api.route import RouteServicer
@@ -127,41 +131,6 @@ def session_may_call(method: str) -> bool:
 #: Above the 1,000,000-byte body limit, so an oversized body reaches our own check and gets
 #: `request_too_large` with ErrorInfo; beyond this gRPC itself refuses (RESOURCE_EXHAUSTED).
 _MAX_RECEIVE_BYTES = 2 * 1024 * 1024
-
-
-def upstream_trace_configs(provider: TracerProvider | None) -> list[aiohttp.TraceConfig]:
-    """OpenTelemetry's aiohttp hooks: a client span per upstream request, and its
-    ``traceparent`` sent to the provider (none when tracing is off)."""
-    if provider is None:
-        return []
-    from opentelemetry.instrumentation.aiohttp_client import create_trace_config
-
-    return [create_trace_config(tracer_provider=provider)]
-
-
-def grpc_tracing_interceptors(provider: TracerProvider | None) -> list[aio.ServerInterceptor]:
-    """OpenTelemetry's gRPC server span, parented by the caller's ``traceparent`` metadata."""
-    if provider is None:
-        return []
-    from opentelemetry.instrumentation.grpc import aio_server_interceptor
-
-    interceptor = aio_server_interceptor(tracer_provider=provider)  # type: ignore[no-untyped-call]
-    return [cast(aio.ServerInterceptor, interceptor)]
-
-
-def asgi_tracing(provider: TracerProvider | None) -> Callable[[Any], Any] | None:
-    """OpenTelemetry's ASGI middleware: the HTTP server span, parented by the ``traceparent``
-    header (without a span per ``send``/``receive``: one per request is what is wanted)."""
-    if provider is None:
-        return None
-    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-
-    def wrap(app: Any) -> Any:
-        return OpenTelemetryMiddleware(
-            app, tracer_provider=provider, exclude_spans=["receive", "send"]
-        )
-
-    return wrap
 
 
 class FlexServer:
@@ -241,7 +210,6 @@ class FlexServer:
                 settings.openai_base_url, settings.gemini_base_url, settings.anthropic_base_url
             ),
             timeouts,
-            trace_configs=upstream_trace_configs(self.tracer_provider),
         )
         provider_keys = ProviderKeyCache(self.accounts, settings.auth_cache_ttl_s)
         self.billing = build_billing(
@@ -348,7 +316,7 @@ class FlexServer:
             AuthInterceptor(authenticator, PUBLIC_METHODS, self._forwarded_token, session_may_call),
         ]
         # Only gRPC calls get the gRPC server span: a REST request has its HTTP one already.
-        traced = grpc_tracing_interceptors(self.tracer_provider)
+        traced: list[aio.ServerInterceptor] = [TracingInterceptor()] if self.tracer_provider else []
         server = aio.server(
             interceptors=[*traced, *interceptors],
             options=self._options(),
@@ -402,7 +370,7 @@ class FlexServer:
             body_timeout_s=s.http_body_timeout_s,
             header_timeout_s=s.http_header_timeout_s,
             forwarded_token=self._forwarded_token,
-            wrap_app=asgi_tracing(self.tracer_provider),
+            wrap_app=tracing.TracedAsgi if self.tracer_provider else None,
             public_methods=PUBLIC_METHODS,
         )
         try:

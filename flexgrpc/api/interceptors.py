@@ -8,6 +8,7 @@ Health and reflection are public and left untouched.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import inspect
 import logging
@@ -356,3 +357,71 @@ class AuthInterceptor(_BehaviourInterceptor):
                 yield item
 
         return behaviour
+
+
+class TracingInterceptor(_BehaviourInterceptor):
+    """Each call as one ``server`` span named by its method, parented by the caller's
+    ``traceparent`` metadata; current while the behaviour runs (for a stream: during each step,
+    never across a ``yield``), so the other interceptors' and the servicer's spans are its
+    children. Outermost; the call's status code is ``rpc.grpc.status_code``."""
+
+    wraps_public = True
+
+    def wrap_unary(self, method: str, inner: Unary) -> Unary:
+        attributes = _rpc_attributes(method)
+
+        async def behaviour(request: Any, context: Context) -> Any:
+            span = tracing.server(method, context.invocation_metadata() or (), attributes)
+            try:
+                with tracing.within(span):
+                    answer = await inner(request, context)
+            except BaseException as error:
+                _end_call(span, context, error)
+                raise
+            _end_call(span, context, None)
+            return answer
+
+        return behaviour
+
+    def wrap_stream(self, method: str, inner: Streaming) -> Streaming:
+        if not inspect.isasyncgenfunction(inner):
+            return cast(Streaming, self.wrap_unary(method, cast(Unary, inner)))
+        attributes = _rpc_attributes(method)
+
+        async def behaviour(request: Any, context: Context) -> AsyncIterator[Any]:
+            span = tracing.server(method, context.invocation_metadata() or (), attributes)
+            answers = inner(request, context)
+            try:
+                while True:
+                    with tracing.within(span):
+                        try:
+                            answer = await answers.__anext__()
+                        except StopAsyncIteration:
+                            break
+                    yield answer
+            except BaseException as error:
+                _end_call(span, context, error)
+                raise
+            finally:
+                await answers.aclose()
+            _end_call(span, context, None)
+
+        return behaviour
+
+    def wrap_bidi(self, method: str, inner: Bidi) -> Bidi:
+        return inner  # reflection: not traced
+
+
+def _rpc_attributes(method: str) -> dict[str, str]:
+    service, _, name = method.lstrip("/").partition("/")
+    return {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+
+
+def _end_call(span: Any, context: Context, error: BaseException | None) -> None:
+    if span is None:
+        return
+    code: Any = context.code()  # a grpc.StatusCode once set, else grpc-core's own int (or None)
+    value = code.value[0] if isinstance(code, grpc.StatusCode) else int(code or 0)
+    if error is not None and value == 0:  # raised past every interceptor, or cancelled
+        value = 1 if isinstance(error, asyncio.CancelledError) else 2
+    tracing.finish(span, f"gRPC {value}" if value else "", **{"rpc.grpc.status_code": value})

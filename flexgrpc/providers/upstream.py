@@ -17,11 +17,12 @@ import asyncio
 import collections
 import email.utils
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 import aiohttp
 
+from flexgrpc import tracing
 from flexgrpc.domain import ProviderRoute, RouteJob, UpstreamTier
 from flexgrpc.providers.adapter import Adapter
 from flexgrpc.providers.reading import EventKind, UpstreamReader, WholeAnswerReader
@@ -243,12 +244,10 @@ class UpstreamClient:
         base_urls: Mapping[ProviderRoute, str],
         timeouts: Timeouts = Timeouts(),
         max_connections: int = 20_000,
-        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
-        """``trace_configs``: aiohttp's request hooks (OpenTelemetry's client spans and the
-        ``traceparent`` it sends, when tracing is on)."""
+        """When tracing is on, each request sent is a ``POST`` client span (until the answer's
+        head arrives) whose ``traceparent`` goes to the provider."""
         self._base_urls = {route: url.rstrip("/") for route, url in base_urls.items()}
-        self._trace_configs = list(trace_configs)
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         t = timeouts
@@ -268,7 +267,6 @@ class UpstreamClient:
                 ),
                 timeout=self._stream_timeout,
                 trust_env=False,
-                trace_configs=self._trace_configs or None,
             )
         return self._session
 
@@ -285,9 +283,7 @@ class UpstreamClient:
         timeout = self._stream_timeout if stream else self._answer_timeout
         for attempt in range(1, _SENDS_ON_IDLE_CLOSE + 1):
             try:
-                return await self._http().post(
-                    url, headers=headers, data=body, allow_redirects=False, timeout=timeout
-                )
+                return await self._send(url, headers, body, timeout)
             except aiohttp.ServerDisconnectedError as exc:
                 # The provider closed the connection without a byte of answer: almost always a
                 # kept-alive connection it had just closed as idle while we reused it (the race
@@ -301,6 +297,26 @@ class UpstreamClient:
             except _TRANSPORT_ERRORS as exc:
                 raise UpstreamError(f"could not reach the provider: {type(exc).__name__}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self, url: str, headers: Mapping[str, str], body: bytes, limits: aiohttp.ClientTimeout
+    ) -> aiohttp.ClientResponse:
+        span = tracing.client("POST", url)
+        try:
+            response = await self._http().post(
+                url,
+                headers=tracing.inject(span, headers),
+                data=body,
+                allow_redirects=False,
+                timeout=limits,
+            )
+        except BaseException as error:
+            tracing.fail(span, error)
+            raise
+        if span is not None:
+            failed = f"HTTP {response.status}" if response.status >= 400 else ""
+            tracing.finish(span, failed, **{"http.response.status_code": response.status})
+        return response
 
     async def exchange(
         self, route: ProviderRoute, path: str, headers: Mapping[str, str], body: bytes

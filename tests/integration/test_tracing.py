@@ -145,6 +145,28 @@ async def test_a_flex_win_over_grpc_is_one_trace_under_the_callers_traceparent(
     # The provider got the trace, with the upstream request's span as its parent.
     (seen,) = fresh_sim.records
     assert seen.traceparent == f"00-{TRACE_ID}-{upstream.context.span_id:016x}-01"
+    assert server.attributes is not None
+    assert server.attributes["rpc.grpc.status_code"] == 0
+    assert upstream.attributes is not None
+    assert upstream.attributes["http.response.status_code"] == 200
+
+
+async def test_a_refused_grpc_call_ends_its_span_with_the_status(traced: Traced) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{traced.server.grpc_port}") as channel:
+        call = route_pb2_grpc.RouteServiceStub(channel).CreateResponse(
+            route_pb2.CreateResponseRequest(body=_body(model=MODEL, input="hi")),
+            metadata=(("authorization", "Bearer sk-not-a-key"),),
+            timeout=30,
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            _ = [m async for m in call]
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    tree = await _trace(traced.spans, "/flexinference.v1.RouteService/CreateResponse")
+    (server,) = tree["/flexinference.v1.RouteService/CreateResponse"]
+    assert server.attributes is not None
+    assert server.attributes["rpc.grpc.status_code"] == grpc.StatusCode.UNAUTHENTICATED.value[0]
+    assert not server.status.is_ok
+    assert _children(tree, server) == ["authenticate"]
 
 
 async def test_a_fallback_over_rest_traces_the_attempt_and_the_fallback(
@@ -172,6 +194,8 @@ async def test_a_fallback_over_rest_traces_the_attempt_and_the_fallback(
     tree = await _trace(traced.spans, "POST /v1/chat/completions")
     (server,) = tree["POST /v1/chat/completions"]
     assert _parent(server) == int(CLIENT_SPAN, 16)
+    assert server.attributes is not None
+    assert server.attributes["http.response.status_code"] == 200
     assert {s.context.trace_id for spans in tree.values() for s in spans} == {int(TRACE_ID, 16)}
     (route,) = tree["route"]
     (auth,) = tree["authenticate"]
@@ -213,6 +237,31 @@ async def test_a_translated_pair_traces_both_translations(traced: Traced) -> Non
     ]
     (race,) = tree["race"]
     assert _children(tree, race) == ["POST"]  # a fixed tier: the upstream request alone
+
+
+async def test_a_caller_that_samples_out_gets_no_spans_and_the_decision_goes_on(
+    traced: Traced, fresh_sim: SimulatorThread
+) -> None:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{traced.server.http_port}") as http:
+        reply = await http.post(
+            "/v1/chat/completions",
+            json={
+                "model": MODEL,
+                "messages": [{"role": "user", "content": "hi"}],
+                "start_within": "default",
+            },
+            headers={
+                "authorization": f"Bearer {traced.caller.api_key}",
+                "traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN}-00",
+            },
+        )
+    assert reply.status_code == 200, reply.text
+    (seen,) = fresh_sim.records
+    assert seen.traceparent is not None
+    assert seen.traceparent.startswith(f"00-{TRACE_ID}-")
+    assert seen.traceparent.endswith("-00")
+    await asyncio.sleep(0.1)
+    assert traced.spans.get_finished_spans() == ()
 
 
 async def test_tracing_is_off_by_default() -> None:
