@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import hashlib
 import hmac
 import logging
@@ -462,6 +463,10 @@ async def serve(
         loop.add_reader(supervisor_gone, stop.set)
     server = FlexServer(settings, extra_handlers, worker=worker is not None)
     await server.start()
+    # What start-up made (modules, the catalog, protobuf descriptors, the app) lives as long as
+    # the process: out of the collector's reach, its full collections walk only what requests
+    # make, instead of the whole heap each time (~0.2 ms of CPU per request at c=64 here).
+    gc.freeze()
     if worker is not None:
         worker(server)
     await stop.wait()
