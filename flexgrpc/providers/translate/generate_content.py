@@ -33,7 +33,7 @@ from typing import Any, Final, Literal
 
 from flexgrpc.domain import ROUTER_FIELDS
 from flexgrpc.providers.presenting import CostView
-from flexgrpc.providers.sse import format_event
+from flexgrpc.providers.sse import json_event
 from flexgrpc.providers.translate import fields
 from flexgrpc.providers.translate.ir import (
     Answer,
@@ -454,7 +454,7 @@ def error_frame(message: str, *, code: str | None = None) -> bytes:
     if code:
         error["details"] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
                              "reason": code, "domain": "flexinference.v1"}]  # fmt: skip
-    return format_event(json.dumps({"error": error}, ensure_ascii=False))
+    return json_event({"error": error})
 
 
 class GenerateContentEncoder:
@@ -495,7 +495,7 @@ class GenerateContentEncoder:
                 finishReason=_FINISH[event.reason],
                 usage=usage_metadata(event.usage, cost),
             )
-            return [format_event(json.dumps(final, ensure_ascii=False))]
+            return [json_event(final)]
         return [error_frame(event.message, code=event.code)]
 
     def end(self, cost: CostView | None) -> list[bytes]:
@@ -513,7 +513,7 @@ class GenerateContentEncoder:
 
     def _frame(self, parts: list[dict[str, Any]]) -> bytes:
         chunk = _chunk(parts, model=self._model, response_id=self._response_id())
-        return format_event(json.dumps(chunk, ensure_ascii=False))
+        return json_event(chunk)
 
     def _call_parts(self) -> list[dict[str, Any]]:
         """The calls gathered so far, whole (the API never splits a call's arguments)."""

@@ -3,6 +3,7 @@ OpenAPI-style schemas, responses matched to calls, and signatures carried back."
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -109,7 +110,8 @@ def test_a_thought_and_its_signature_go_back_to_their_provider() -> None:
 def test_a_streamed_signature_alone_is_a_thought_part() -> None:
     encoder = GenerateContentCaller().encoder(model="m", body={}, created=0)
     (frame,) = encoder.frames(ReasoningDelta("", "sig"), None)
-    assert b'"thoughtSignature": "sig"' in frame
+    part = json.loads(frame.removeprefix(b"data: "))["candidates"][0]["content"]["parts"][0]
+    assert part == {"text": "", "thought": True, "thoughtSignature": "sig"}
 
 
 @pytest.mark.parametrize(
