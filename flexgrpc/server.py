@@ -297,8 +297,6 @@ class FlexServer:
 
     async def start(self) -> None:
         s = self.settings
-        if not self.worker:
-            await asyncio.to_thread(upgrade, self._engine)
         _GRPC_LOG.addFilter(self._call_over)
         await self._prepare_database()
         self.record_writer.start()

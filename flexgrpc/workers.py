@@ -32,7 +32,7 @@ from typing import Any, Final
 
 from flexgrpc import logs
 from flexgrpc.config import Settings
-from flexgrpc.db.engine import normalize_database_url
+from flexgrpc.db.engine import is_sqlite_memory, normalize_database_url
 from flexgrpc.db.migrate import upgrade
 from flexgrpc.server import FlexServer, serve
 
@@ -55,7 +55,7 @@ def check_store(settings: Settings) -> None:
     url = normalize_database_url(settings.database_url)
     if url.get_backend_name() != "sqlite":
         return
-    if url.database in (None, "", ":memory:") or (url.database or "").startswith("file::memory"):
+    if is_sqlite_memory(url):
         raise WorkersRefused(
             "flexgrpc: --workers above 1 needs a database the workers share: an in-memory "
             "SQLite database would be one per worker, and each would lose its records when it "

@@ -99,15 +99,21 @@ def write_session(sessions: sessionmaker[Session]) -> Iterator[Session]:
 
 def is_sqlite_file(engine: Engine) -> bool:
     """Whether ``engine`` is SQLite on a file (not in memory, not PostgreSQL)."""
-    return engine.dialect.name == "sqlite" and not _is_sqlite_memory(engine.url)
+    return engine.dialect.name == "sqlite" and not is_sqlite_memory(engine.url)
 
 
-def _is_sqlite_memory(url: URL) -> bool:
-    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+def is_sqlite_memory(url: URL) -> bool:
+    """A SQLite URL whose database lives in one connection's memory (in any of its spellings)."""
+    database = url.database or ""
+    return (
+        database in ("", ":memory:")
+        or database.startswith("file::memory")
+        or (url.query.get("mode") == "memory")
+    )
 
 
 def _make_sqlite_engine(url: URL) -> Engine:
-    in_memory = _is_sqlite_memory(url)
+    in_memory = is_sqlite_memory(url)
     if in_memory:
         # One connection shared by every thread: each new connection would be a new, empty
         # database. Good for tests and demos; concurrent writers need a file or PostgreSQL.

@@ -37,9 +37,10 @@ class UpstreamRequest:
 
 
 class Adapter(abc.ABC):
+    """One (caller surface, provider) pair."""
+
     #: The caller's surface is not the provider's: requests and answers are translated.
     translated = False
-    """One (caller surface, provider) pair."""
 
     provider: Provider
     #: The caller's surface.

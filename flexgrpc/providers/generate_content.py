@@ -126,14 +126,16 @@ class GenerateContentReader(UpstreamReader):
         candidate = candidate_of(data)
         for part in parts_of(candidate):
             self._add(part)
-        if candidate.get("finishReason") or data.get("promptFeedback", {}).get("blockReason"):
+        feedback = data.get("promptFeedback")
+        blocked = isinstance(feedback, dict) and feedback.get("blockReason")
+        if candidate.get("finishReason") or blocked:
             self.finished = self.usage_final = True
             return EventKind.TERMINAL
         return EventKind.OUTPUT
 
     def _add(self, part: dict[str, Any]) -> None:
         if self._parts and _joinable(self._parts[-1], part):
-            self._parts[-1] = {**self._parts[-1], "text": self._parts[-1]["text"] + part["text"]}
+            self._parts[-1]["text"] += part["text"]  # our own copy, made when it was appended
         else:
             self._parts.append(dict(part))
 

@@ -128,7 +128,7 @@ class UpstreamStream:
             WholeAnswerReader(adapter.answer_fields) if whole else adapter.reader(job)
         )
         self.reader.served_tier = adapter.served_tier_header(response.headers)
-        self.buffered: list[SseEvent] = []
+        self.buffered: collections.deque[SseEvent] = collections.deque()
         self.started_at: float | None = None
         self._parser = SseParser()
         self._chunks = response.content.iter_any()
@@ -182,7 +182,7 @@ class UpstreamStream:
         Raises ``StreamBroken`` when the stream fails or ends before its terminal event.
         """
         while self.buffered:
-            yield self.buffered.pop(0)
+            yield self.buffered.popleft()
         while True:
             try:
                 following = await self._next_event()

@@ -314,7 +314,13 @@ class _Run:
         services = self.services
         # Before anything else, and outside the record's try: a request refused for its rate
         # leaves no record (as one refused at authentication), so a flood costs no writes.
-        await services.limiters.rate.admit(self.principal.organization_id, self.principal.limits)
+        try:
+            await services.limiters.rate.admit(
+                self.principal.organization_id, self.principal.limits
+            )
+        except FlexError as refused:
+            tracing.finish(self.span, error=refused.code)
+            raise
         in_flight = services.in_flight
         in_flight.count += 1
         try:

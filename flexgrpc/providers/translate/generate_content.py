@@ -25,6 +25,7 @@ usage. A stream that fails ends with Google's error envelope as its last event.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
@@ -96,6 +97,7 @@ _SCHEMA_KEYS: Final = frozenset(
 )  # fmt: skip
 
 
+@functools.cache  # a handful of field names, looked up on every part of every request
 def _snake(camel: str) -> str:
     return re.sub(r"(?<!^)([A-Z])", r"_\1", camel).lower()
 
