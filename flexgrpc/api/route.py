@@ -165,13 +165,14 @@ def _without_path_fields(body: bytes) -> bytes:
     """The body without its own top-level ``model`` / ``stream``: the path and the RPC decide
     them, as on Gemini's API (a body that does not parse is left for validation to refuse)."""
     try:
-        document = json.loads(body)
+        document = json.loads(body, parse_float=_finite)
     except (ValueError, RecursionError):
         return body
     if not isinstance(document, dict) or not ({"model", "stream"} & document.keys()):
         return body
     kept = {k: v for k, v in document.items() if k not in ("model", "stream")}
-    return json.dumps(kept, ensure_ascii=False).encode()
+    # Escaped: a lone surrogate stays in the JSON for validation to refuse by its field.
+    return json.dumps(kept).encode()
 
 
 class JsonArrayStream:

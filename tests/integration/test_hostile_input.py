@@ -125,6 +125,7 @@ def _error_codes(stack: Stack, org: Org) -> list[str]:
     return [r.error_code for r in page.usage_records]
 
 
+_GENERATE = "/v1beta/models/gemini-3-flash-preview:generateContent"
 _SURFACE_BODIES = {
     "/v1/chat/completions": '{"model": "gpt-5-mini", "start_within": "default", '
     '"messages": [{"role": "user", "content": "hi %s"}]}',
@@ -133,12 +134,16 @@ _SURFACE_BODIES = {
     '"messages": [{"role": "user", "content": "hi %s"}]}',
     "/v1/interactions": '{"model": "gemini-3-flash-preview", "start_within": "default", '
     '"input": "hi %s"}',
+    # A body "model" as well as the path's: the path's wins, and the body is rewritten first.
+    _GENERATE: '{"model": "other", "start_within": "default", '
+    '"contents": [{"role": "user", "parts": [{"text": "hi %s"}]}]}',
 }
 _FIELDS = {
     "/v1/chat/completions": "messages[0].content",
     "/v1/responses": "input",
     "/v1/messages": "messages[0].content",
     "/v1/interactions": "input",
+    _GENERATE: "contents[0].parts[0].text",
 }
 
 
